@@ -1,1 +1,14 @@
-//! placeholder
+//! The authentication and verification services of stird.
+//!
+//! This crate knows nothing of sockets or HTTP. It turns the outcome of the
+//! PASSporT checks into what a SIP or HTTP front end answers: the verstat value of
+//! 3GPP TS 24.229 and, for a failure, the SIP response of RFC 8224 section 6.2.2
+//! with a Reason header of RFC 9410.
+//!
+//! TODO: the signing and verification services themselves (credential selection,
+//! certificate retrieval, failure policies) are not built yet; only the verdict
+//! vocabulary and the one table that maps failures to SIP responses exist.
+
+mod verdict;
+
+pub use verdict::{SipResponse, Verstat, response_for};

@@ -1,0 +1,125 @@
+//! `stird sign`: build and sign a SHAKEN PASSporT.
+
+use std::path::PathBuf;
+
+use passport::{Attestation, Claims, Dest, Orig, PPT_SHAKEN, SigningKey, tn};
+
+use crate::{InputError, Outcome, read_file, timearg};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// P-256 private key: PEM (PKCS#8, or SEC1 with or without EC PARAMETERS) or DER.
+    #[arg(long, value_name = "KEY.pem")]
+    key: PathBuf,
+    /// The https URL where verifiers fetch the signer's certificate chain.
+    #[arg(long, value_name = "URL")]
+    x5u: String,
+    /// Attestation level: A (full), B (partial) or C (gateway).
+    #[arg(long, value_name = "A|B|C")]
+    attest: String,
+    /// Calling number; '+' and visual separators are removed.
+    #[arg(long, value_name = "TN")]
+    orig: String,
+    /// Called numbers, comma-separated or repeated.
+    #[arg(long, value_name = "TN", value_delimiter = ',', required = true)]
+    dest: Vec<String>,
+    /// Origination identifier; a random UUID v4 when absent.
+    #[arg(long, value_name = "UUID")]
+    origid: Option<String>,
+    /// Issued-at time: Unix seconds or RFC 3339; now when absent.
+    #[arg(long, value_name = "TIME")]
+    iat: Option<String>,
+}
+
+pub fn run(args: &Args) -> Result<Outcome, InputError> {
+    let key = SigningKey::from_pem_or_der(&read_file(&args.key, "key")?)
+        .map_err(|error| format!("key {}: {error}", args.key.display()))?;
+    let x5u = check_x5u(&args.x5u)?;
+    let attest = Attestation::parse(&args.attest).map_err(|error| format!("--attest: {error}"))?;
+    let orig = canonical(&args.orig, "--orig")?;
+    let dest = args
+        .dest
+        .iter()
+        .map(|number| canonical(number, "--dest"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let iat = match &args.iat {
+        Some(text) => timearg::parse(text, "--iat")?,
+        None => timearg::now(),
+    };
+    let origid = match &args.origid {
+        Some(origid) if origid.is_empty() => return Err("--origid must not be empty".into()),
+        Some(origid) => origid.clone(),
+        None => random_uuid()?,
+    };
+
+    let claims = Claims::shaken(
+        attest,
+        Orig::Tn(orig),
+        Dest {
+            tn: dest,
+            uri: Vec::new(),
+        },
+        iat,
+        origid,
+    );
+    let identity = passport::sign_identity(&key, x5u, Some(PPT_SHAKEN), &claims)
+        .map_err(|error| format!("signing failed: {error}"))?;
+    println!("{identity}");
+    Ok(Outcome::Valid)
+}
+
+fn canonical(number: &str, option: &str) -> Result<String, InputError> {
+    tn::canonicalize(number)
+        .map_err(|error| InputError(format!("{option} '{number}' is not a telephone number: {error}")))
+}
+
+/// Requires an https URL that fits in `info=<...>`. Verifiers refuse other
+/// schemes (ATIS-1000080), so signing with one would only produce failed calls.
+fn check_x5u(url: &str) -> Result<&str, InputError> {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return Err(format!("--x5u '{url}' must be an https URL").into());
+    };
+    if rest.is_empty() || url.bytes().any(|b| b <= b' ' || matches!(b, b'<' | b'>' | b'"' | 0x7f)) {
+        return Err(format!("--x5u '{url}' is not a valid URL").into());
+    }
+    Ok(url)
+}
+
+/// Returns a random UUID version 4 (RFC 9562 section 5.4).
+fn random_uuid() -> Result<String, InputError> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "the system random generator failed")?;
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        hex.get(0..8).unwrap_or_default(),
+        hex.get(8..12).unwrap_or_default(),
+        hex.get(12..16).unwrap_or_default(),
+        hex.get(16..20).unwrap_or_default(),
+        hex.get(20..32).unwrap_or_default()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_is_version_4() {
+        let first = random_uuid().unwrap();
+        let second = random_uuid().unwrap();
+        assert_eq!(first.len(), 36);
+        assert_eq!(first.as_bytes()[14], b'4');
+        assert!(matches!(first.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn x5u_must_be_https() {
+        assert!(check_x5u("http://cr.example.com/a.pem").is_err());
+        assert!(check_x5u("https://cr.example.com/a b.pem").is_err());
+        assert!(check_x5u("https://cr.example.com/a.pem").is_ok());
+    }
+}
