@@ -156,5 +156,7 @@ fn parse_der(index: usize, der: &[u8]) -> Result<Certificate, Error> {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }

@@ -5,10 +5,15 @@
 //! 3GPP TS 24.229 and, for a failure, the SIP response of RFC 8224 section 6.2.2
 //! with a Reason header of RFC 9410.
 //!
-//! TODO: the signing and verification services themselves (credential selection,
-//! certificate retrieval, failure policies) are not built yet; only the verdict
-//! vocabulary and the one table that maps failures to SIP responses exist.
+//! TODO: the signing service (credential selection, attestation policy), the
+//! asynchronous certificate source and the per-listener failure policies are not
+//! built yet. [`verify_request`] takes a synchronous [`CertificateSource`].
 
 mod verdict;
+mod verify;
 
 pub use verdict::{SipResponse, Verstat, response_for};
+pub use verify::{
+    CertificateError, CertificateSource, Failure, SUPPORTED_PPT, Verdict, VerifyPolicy,
+    VerifyRequest, verify_request,
+};

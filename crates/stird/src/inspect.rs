@@ -41,7 +41,10 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
         } else {
             Value::Array(documents)
         };
-        println!("{}", serde_json::to_string_pretty(&output).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&output).unwrap_or_default()
+        );
     } else {
         for (index, inspection) in inspections.iter().enumerate() {
             if inspections.len() > 1 {
@@ -52,7 +55,11 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
     }
 
     let decoded = inspections.iter().all(fully_decoded);
-    Ok(if decoded { Outcome::Valid } else { Outcome::Invalid })
+    Ok(if decoded {
+        Outcome::Valid
+    } else {
+        Outcome::Invalid
+    })
 }
 
 fn read_stdin() -> Result<Vec<String>, InputError> {
@@ -66,12 +73,20 @@ fn read_stdin() -> Result<Vec<String>, InputError> {
         return Ok(headers);
     }
     let value = strip_header_name(&input);
-    Ok(if value.is_empty() { Vec::new() } else { vec![value.to_owned()] })
+    Ok(if value.is_empty() {
+        Vec::new()
+    } else {
+        vec![value.to_owned()]
+    })
 }
 
 fn fully_decoded(inspection: &Inspection) -> bool {
     match inspection.form {
-        "full" => inspection.header.is_some() && inspection.claims.is_some() && inspection.signature_length.is_some(),
+        "full" => {
+            inspection.header.is_some()
+                && inspection.claims.is_some()
+                && inspection.signature_length.is_some()
+        }
         "compact" => inspection.signature_length.is_some(),
         _ => false,
     }
@@ -80,7 +95,10 @@ fn fully_decoded(inspection: &Inspection) -> bool {
 fn to_json(inspection: &Inspection) -> Value {
     let mut value = serde_json::to_value(inspection).unwrap_or_default();
     if let (Value::Object(map), Some(iat)) = (&mut value, iat_seconds(inspection)) {
-        map.insert("iat_utc".to_owned(), Value::String(timearg::format_utc(iat)));
+        map.insert(
+            "iat_utc".to_owned(),
+            Value::String(timearg::format_utc(iat)),
+        );
     }
     value
 }
@@ -95,7 +113,13 @@ fn print_text(inspection: &Inspection) {
     if let Some(parameters) = &inspection.parameters {
         println!("Identity parameters");
         println!("  info: {}", parameters.info);
-        println!("  alg: {}", parameters.alg.as_deref().unwrap_or("(absent, ES256 by default)"));
+        println!(
+            "  alg: {}",
+            parameters
+                .alg
+                .as_deref()
+                .unwrap_or("(absent, ES256 by default)")
+        );
         match &parameters.ppt {
             Some(ppt) if parameters.ppt_quoted => println!("  ppt: {ppt} (quoted)"),
             Some(ppt) => println!("  ppt: {ppt}"),
@@ -113,10 +137,24 @@ fn print_text(inspection: &Inspection) {
 
     let summary = &inspection.summary;
     println!("Summary");
-    print_field("ppt", summary.ppt.as_ref().map(|s| Value::String(s.clone())).as_ref());
+    print_field(
+        "ppt",
+        summary
+            .ppt
+            .as_ref()
+            .map(|s| Value::String(s.clone()))
+            .as_ref(),
+    );
     print_field("attest", summary.attest.as_ref());
     print_field("origid", summary.origid.as_ref());
-    print_field("x5u", summary.x5u.as_ref().map(|s| Value::String(s.clone())).as_ref());
+    print_field(
+        "x5u",
+        summary
+            .x5u
+            .as_ref()
+            .map(|s| Value::String(s.clone()))
+            .as_ref(),
+    );
     print_field("orig", summary.orig.as_ref());
     print_field("dest", summary.dest.as_ref());
     match iat_seconds(inspection) {

@@ -68,5 +68,6 @@ fn main() -> ExitCode {
 
 /// Reads a file named on the command line, naming it in the error.
 pub fn read_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>, InputError> {
-    std::fs::read(path).map_err(|error| InputError(format!("cannot read {what} {}: {error}", path.display())))
+    std::fs::read(path)
+        .map_err(|error| InputError(format!("cannot read {what} {}: {error}", path.display())))
 }

@@ -69,8 +69,11 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
 }
 
 fn canonical(number: &str, option: &str) -> Result<String, InputError> {
-    tn::canonicalize(number)
-        .map_err(|error| InputError(format!("{option} '{number}' is not a telephone number: {error}")))
+    tn::canonicalize(number).map_err(|error| {
+        InputError(format!(
+            "{option} '{number}' is not a telephone number: {error}"
+        ))
+    })
 }
 
 /// Requires an https URL that fits in `info=<...>`. Verifiers refuse other
@@ -79,7 +82,11 @@ fn check_x5u(url: &str) -> Result<&str, InputError> {
     let Some(rest) = url.strip_prefix("https://") else {
         return Err(format!("--x5u '{url}' must be an https URL").into());
     };
-    if rest.is_empty() || url.bytes().any(|b| b <= b' ' || matches!(b, b'<' | b'>' | b'"' | 0x7f)) {
+    if rest.is_empty()
+        || url
+            .bytes()
+            .any(|b| b <= b' ' || matches!(b, b'<' | b'>' | b'"' | 0x7f))
+    {
         return Err(format!("--x5u '{url}' is not a valid URL").into());
     }
     Ok(url)

@@ -41,7 +41,10 @@ mod tests {
     #[test]
     fn unix_and_rfc3339_agree() {
         assert_eq!(parse("1796396400", "--at").unwrap(), 1_796_396_400);
-        assert_eq!(parse("2026-12-04T15:00:00Z", "--at").unwrap(), 1_796_396_400);
+        assert_eq!(
+            parse("2026-12-04T15:00:00Z", "--at").unwrap(),
+            1_796_396_400
+        );
         assert_eq!(
             parse("2026-12-04T16:00:00+01:00", "--at").unwrap(),
             1_796_396_400
@@ -52,6 +55,10 @@ mod tests {
     #[test]
     fn bad_time_named() {
         let error = parse("yesterday", "--iat").unwrap_err();
-        assert!(error.0.starts_with("--iat 'yesterday' is neither"), "{}", error.0);
+        assert!(
+            error.0.starts_with("--iat 'yesterday' is neither"),
+            "{}",
+            error.0
+        );
     }
 }

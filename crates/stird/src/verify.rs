@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use passport::tn::{NationalRule, NumberPolicy};
-use passport::{Decoded, IdentityHeader, Options, Profile, RequestIdentities, VerifyingKey};
-use service::{SipResponse, Verstat, response_for};
+use passport::{Options, Profile, VerifyingKey};
+use service::{CertificateError, CertificateSource, VerifyPolicy, VerifyRequest, verify_request};
 
 use crate::{InputError, Outcome, read_file, timearg};
 
@@ -50,60 +50,76 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
     let options = Options {
         now,
         freshness: args.freshness,
-        profile: if args.strict { Profile::Strict } else { Profile::Lenient },
+        profile: if args.strict {
+            Profile::Strict
+        } else {
+            Profile::Lenient
+        },
         numbers: NumberPolicy {
             max_digits: args.max_digits,
             national: args.national.as_deref().map(parse_national).transpose()?,
         },
     };
-    let request = RequestIdentities {
-        orig: args.orig.as_deref(),
-        dest: args.dest.as_deref(),
+    let signer = chain
+        .first()
+        .ok_or("the certificate file holds no certificate")?;
+    let source = GivenCertificate(signer);
+    let request = VerifyRequest {
+        identities: vec![strip_header_name(&args.identity).to_owned()],
+        orig: args.orig.clone(),
+        to: args.dest.clone(),
+        request_uri: None,
+        date: None,
     };
+    let policy = VerifyPolicy {
+        options,
+        require_identity: true,
+    };
+    let verdict = verify_request(&request, &source, &policy);
 
-    let value = strip_header_name(&args.identity);
-    let result = IdentityHeader::parse(value).and_then(|identity| {
-        let signer = chain
-            .first()
-            .ok_or(passport::Error::InvalidKey {
-                reason: "the certificate file holds no certificate".to_owned(),
-            })?;
-        let checked = Decoded::from_identity(&identity)?.check(&identity, request, &options)?;
-        let point = signer.p256_public_key().map_err(|error| passport::Error::InvalidKey {
-            reason: error.to_string(),
-        })?;
-        checked.verify_signature(&VerifyingKey::from_sec1(point)?)
-    });
+    println!(
+        "certificate: {} (not validated: no trust anchor was given)",
+        signer.subject
+    );
+    println!("verstat: {}", verdict.verstat);
+    if let Some(failure) = &verdict.failure {
+        println!("result: invalid");
+        println!("failed check: {}", failure.check);
+        println!("reason: {}", failure.reason);
+        println!(
+            "sip response: {} {}",
+            failure.response.code, failure.response.reason
+        );
+        return Ok(Outcome::Invalid);
+    }
 
-    println!("certificate: {} (not validated: no trust anchor was given)", chain.first().map_or("", |c| c.subject.as_str()));
-    match result {
-        Ok(verified) => {
-            println!("result: valid");
-            println!("verstat: {}", Verstat::TnValidationPassed);
-            if let Some(attest) = verified.attestation() {
-                println!("attest: {attest}");
-            }
-            if let Some(origid) = &verified.claims.origid {
-                println!("origid: {origid}");
-            }
-            println!("iat: {} ({})", verified.claims.iat, timearg::format_utc(verified.claims.iat));
-            for warning in &verified.warnings {
-                println!("warning: {warning}");
-            }
-            if args.orig.is_none() || args.dest.is_none() {
-                println!("note: orig and dest are compared only when --orig and --dest are given");
-            }
-            Ok(Outcome::Valid)
-        }
-        Err(error) => {
-            let response: SipResponse = response_for(&error);
-            println!("result: invalid");
-            println!("verstat: {}", Verstat::TnValidationFailed);
-            println!("failed check: {}", error.check());
-            println!("reason: {error}");
-            println!("sip response: {} {}", response.code, response.reason);
-            Ok(Outcome::Invalid)
-        }
+    println!("result: valid");
+    if let Some(attest) = verdict.attestation {
+        println!("attest: {attest}");
+    }
+    if let Some(origid) = &verdict.origid {
+        println!("origid: {origid}");
+    }
+    for warning in &verdict.warnings {
+        println!("warning: {warning}");
+    }
+    if args.orig.is_none() || args.dest.is_none() {
+        println!("note: orig and dest are compared only when --orig and --dest are given");
+    }
+    Ok(Outcome::Valid)
+}
+
+/// The certificate named by `--cert`, used for whatever x5u the PASSporT names.
+struct GivenCertificate<'a>(&'a cert::Certificate);
+
+impl CertificateSource for GivenCertificate<'_> {
+    fn key_for(&self, _x5u: &str) -> Result<VerifyingKey, CertificateError> {
+        let point = self
+            .0
+            .p256_public_key()
+            .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
+        VerifyingKey::from_sec1(point)
+            .map_err(|error| CertificateError::Unsupported(error.to_string()))
     }
 }
 
@@ -112,7 +128,9 @@ pub fn strip_header_name(value: &str) -> &str {
     let trimmed = value.trim();
     for name in ["identity:", "y:"] {
         if trimmed.len() >= name.len()
-            && trimmed.get(..name.len()).is_some_and(|prefix| prefix.eq_ignore_ascii_case(name))
+            && trimmed
+                .get(..name.len())
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(name))
         {
             return trimmed.get(name.len()..).unwrap_or_default().trim_start();
         }
