@@ -223,10 +223,25 @@ pub fn sign_identity(
     Ok(IdentityHeader::new(jws, x5u.to_owned(), ppt))
 }
 
-fn signing_input(header: &HeaderOut<'_>, claims: &Claims) -> Result<String, Error> {
-    let header_json = serde_json::to_vec(header).map_err(|error| Error::Signing {
+/// Returns the protected header our signer writes, in the deterministic JSON of
+/// RFC 8225 section 9: `alg` ES256, the given `ppt`, `typ` passport and `x5u`.
+pub fn protected_header_json(ppt: Option<&str>, x5u: &str) -> Result<Vec<u8>, Error> {
+    header_json(&HeaderOut {
+        alg: "ES256",
+        ppt,
+        typ: "passport",
+        x5u,
+    })
+}
+
+fn header_json(header: &HeaderOut<'_>) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(header).map_err(|error| Error::Signing {
         reason: error.to_string(),
-    })?;
+    })
+}
+
+fn signing_input(header: &HeaderOut<'_>, claims: &Claims) -> Result<String, Error> {
+    let header_json = header_json(header)?;
     let claims_json = claims.to_json()?;
     let mut text = String::with_capacity((header_json.len() + claims_json.len()) * 4 / 3 + 96);
     base64url::encode_into(&header_json, &mut text);

@@ -52,7 +52,7 @@ mod verify;
 pub use claims::{Attestation, Claims, Dest, Div, Header, Orig, PPT_DIV, PPT_SHAKEN, Rph};
 pub use error::{Base64Error, Check, Error, Segment};
 pub use identity::{IdentityHeader, ParamValue, Token, find_identity_values};
-pub use jws::{CompactValues, Decoded, sign, sign_identity};
+pub use jws::{CompactValues, Decoded, protected_header_json, sign, sign_identity};
 pub use key::{ES256_SIGNATURE_LEN, SigningKey, VerifyingKey};
 pub use verify::{
     Checked, DEFAULT_FRESHNESS, Options, Profile, RequestIdentities, Verified, Warning, check_alg,

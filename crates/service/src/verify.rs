@@ -15,7 +15,11 @@ use crate::verdict::{SipResponse, Verstat, response_for};
 
 /// The `ppt` values this verifier checks. Identity headers with any other `ppt`
 /// are skipped, not failed (RFC 8224 section 6.2, step 1).
-pub const SUPPORTED_PPT: [Option<&str>; 4] = [None, Some("shaken"), Some("div"), Some("rcd")];
+///
+/// TODO: add `div` together with the chain check of RFC 8946 section 4.2 (the
+/// `div` claim equals the diverted PASSporT's `dest`, `orig` is unchanged).
+/// Verified alone, a `div` PASSporT would let any signer vouch for a caller.
+pub const SUPPORTED_PPT: [Option<&str>; 3] = [None, Some("shaken"), Some("rcd")];
 
 /// Why the certificate for an `x5u` is not available or not usable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +160,7 @@ fn no_identity(require_identity: bool) -> Verdict {
 
 enum Outcome {
     Skipped,
-    Passed(passport::Verified),
+    Passed(Box<passport::Verified>),
     Failed(Error),
     CertificateFailed(CertificateError),
 }
@@ -182,7 +186,6 @@ fn verify_one(
     };
     // A diverted call's current target is the Request-URI (RFC 8946 section 4.2);
     // every other PASSporT names the To header's identity.
-    // TODO: check the chain between a div PASSporT and the PASSporT it diverts.
     let dest = if identity.ppt() == Some(PPT_DIV) {
         request.request_uri.as_deref().or(request.to.as_deref())
     } else {
@@ -202,7 +205,7 @@ fn verify_one(
         Err(error) => return Outcome::CertificateFailed(error),
     };
     match checked.verify_signature(&key) {
-        Ok(verified) => Outcome::Passed(verified),
+        Ok(verified) => Outcome::Passed(Box::new(verified)),
         Err(error) => Outcome::Failed(error),
     }
 }

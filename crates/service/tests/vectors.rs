@@ -1,4 +1,4 @@
-//! The SIP verification vectors of tests/data/vectors.jsonl, run through
+//! The SIP verification vectors of testdata/vectors.jsonl, run through
 //! `verify_request` with each x5u resolved to a local file.
 
 #![allow(
@@ -26,7 +26,7 @@ const NEEDS_CERTIFICATE_VALIDATION: [&str; 3] =
     ["syn-untrusted-chain", "syn-no-tnauthlist", "syn-x5u-http"];
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
 }
 
 fn vectors() -> Vec<Value> {
