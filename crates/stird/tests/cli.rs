@@ -1,0 +1,397 @@
+//! The stird command line as an operator runs it: outputs, messages and exit
+//! status (0 valid, 1 invalid, 2 usage or input error).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const X5U: &str = "https://cr.example.test/sti/123J.pem";
+const T0: &str = "1796396400";
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn stird(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stird"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn sign_with(key: &Path) -> Output {
+    let key = key.to_str().unwrap();
+    stird(&[
+        "sign",
+        "--key",
+        key,
+        "--x5u",
+        X5U,
+        "--attest",
+        "B",
+        "--orig",
+        "+1 (202) 555-0100",
+        "--dest",
+        "12025550101,+1-202-555-0102",
+        "--iat",
+        T0,
+    ])
+}
+
+fn signed() -> String {
+    let output = sign_with(&data("signer.key.pem"));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    stdout(&output).trim().to_owned()
+}
+
+fn verify(identity: &str, extra: &[&str]) -> Output {
+    let chain = data("signer-chain.pem");
+    let mut args = vec![
+        "verify",
+        "--identity",
+        identity,
+        "--cert",
+        chain.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    stird(&args)
+}
+
+#[test]
+fn sign_emits_identity_header() {
+    let identity = signed();
+    assert!(
+        identity.ends_with(&format!(";info=<{X5U}>;alg=ES256;ppt=shaken")),
+        "{identity}"
+    );
+
+    let inspection = stird(&["inspect", "--json", &identity]);
+    let json: Value = serde_json::from_slice(&inspection.stdout).unwrap();
+    assert_eq!(json["claims"]["orig"]["tn"], "12025550100");
+    assert_eq!(
+        json["claims"]["dest"]["tn"],
+        serde_json::json!(["12025550101", "12025550102"])
+    );
+    assert_eq!(json["claims"]["attest"], "B");
+    assert_eq!(json["claims"]["iat"], 1796396400);
+    assert_eq!(json["iat_utc"], "2026-12-04T15:00:00Z");
+    assert_eq!(json["verified"], false);
+    assert_eq!(json["findings"], serde_json::json!([]));
+    let origid = json["claims"]["origid"].as_str().unwrap();
+    assert_eq!(origid.len(), 36, "{origid}");
+}
+
+#[test]
+fn sign_accepts_every_key_format() {
+    for key in ["signer.key.pem", "signer.sec1.pem", "signer.key.der"] {
+        let output = sign_with(&data(key));
+        assert_eq!(output.status.code(), Some(0), "{key}: {}", stderr(&output));
+        let identity = stdout(&output);
+        let check = verify(identity.trim(), &["--at", T0]);
+        assert_eq!(check.status.code(), Some(0), "{key}: {}", stdout(&check));
+    }
+}
+
+#[test]
+fn sign_rejects_p384_key() {
+    let output = sign_with(&data("p384.key.pem"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("not a P-256 private key"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn sign_rejects_bad_arguments() {
+    let key = data("signer.key.pem");
+    let key = key.to_str().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["--attest", "D"], "--attest: attest 'D' is not A, B or C"),
+        (
+            &["--orig", "alice"],
+            "--orig 'alice' is not a telephone number",
+        ),
+        (
+            &["--iat", "yesterday"],
+            "--iat 'yesterday' is neither Unix seconds nor an RFC 3339 time",
+        ),
+        (
+            &["--x5u", "http://cr.example.test/a.pem"],
+            "must be an https URL",
+        ),
+        (&["--origid", ""], "--origid must not be empty"),
+    ];
+    for (change, message) in cases {
+        let mut options = vec![
+            ("--key", key),
+            ("--x5u", X5U),
+            ("--attest", "A"),
+            ("--orig", "12025550100"),
+            ("--dest", "12025550101"),
+        ];
+        options.retain(|(name, _)| *name != change[0]);
+        let mut args = vec!["sign"];
+        args.extend(options.iter().flat_map(|(name, value)| [*name, *value]));
+        args.extend_from_slice(change);
+        let output = stird(&args);
+        assert_eq!(output.status.code(), Some(2), "{change:?}");
+        assert!(
+            stderr(&output).contains(message),
+            "{change:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn sign_missing_key_file_named() {
+    let output = stird(&[
+        "sign",
+        "--key",
+        "/nonexistent/key.pem",
+        "--x5u",
+        X5U,
+        "--attest",
+        "A",
+        "--orig",
+        "1",
+        "--dest",
+        "2",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("cannot read key /nonexistent/key.pem"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn verify_valid_with_numbers() {
+    let output = verify(
+        &signed(),
+        &[
+            "--at",
+            "2026-12-04T15:00:30Z",
+            "--orig",
+            "tel:+1-202-555-0100",
+            "--dest",
+            "sip:+12025550102@x.example;user=phone",
+        ],
+    );
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("verstat: TN-Validation-Passed"), "{text}");
+    assert!(text.contains("attest: B"), "{text}");
+    assert!(text.contains("not validated"), "{text}");
+}
+
+#[test]
+fn verify_stale_names_rule() {
+    let output = verify(&signed(), &["--at", "1796396712"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("iat 1796396400 is 312 s older than now (1796396712); the window is 60 s"),
+        "{text}"
+    );
+    assert!(text.contains("sip response: 403 Stale Date"), "{text}");
+    assert!(text.contains("verstat: TN-Validation-Failed"), "{text}");
+}
+
+#[test]
+fn verify_freshness_configurable() {
+    let output = verify(&signed(), &["--at", "1796396712", "--freshness", "600"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+#[test]
+fn verify_wrong_number_names_both() {
+    let output = verify(&signed(), &["--at", T0, "--orig", "12025550111"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("orig '12025550100' does not match"), "{text}");
+    assert!(text.contains("the request has 12025550111"), "{text}");
+    assert!(
+        text.contains("sip response: 438 Invalid Identity Header"),
+        "{text}"
+    );
+}
+
+#[test]
+fn verify_strict_rejects_quoted_ppt() {
+    let identity = signed().replace("ppt=shaken", "ppt=\"shaken\"");
+    assert_eq!(verify(&identity, &["--at", T0]).status.code(), Some(0));
+    let strict = verify(&identity, &["--at", T0, "--strict"]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(stdout(&strict).contains("quoted"), "{}", stdout(&strict));
+}
+
+#[test]
+fn verify_accepts_pasted_header_line() {
+    let output = verify(&format!("Identity: {}", signed()), &["--at", T0]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+#[test]
+fn verify_bad_inputs_exit_2() {
+    let identity = signed();
+    let output = verify(&identity, &["--at", "noon"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--at 'noon'"),
+        "{}",
+        stderr(&output)
+    );
+
+    let key = data("signer.key.pem");
+    let output = stird(&[
+        "verify",
+        "--identity",
+        &identity,
+        "--cert",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("holds a private key"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = stird(&["verify", "--identity", &identity]);
+    assert_eq!(output.status.code(), Some(2), "clap usage errors exit 2");
+}
+
+#[test]
+fn verify_garbage_is_invalid_not_crash() {
+    for identity in [
+        "",
+        "garbage",
+        "a.b.c;info=<https://x.example/a>",
+        "..;info=<https://x.example/a>;ppt=shaken",
+    ] {
+        let output = verify(identity, &["--at", T0]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{identity}: {}",
+            stdout(&output)
+        );
+        assert!(
+            stdout(&output).contains("sip response: 438"),
+            "{identity}: {}",
+            stdout(&output)
+        );
+    }
+}
+
+#[test]
+fn inspect_names_header_defects() {
+    let token = signed().split(';').next().unwrap().to_owned();
+    let cases = [
+        (token.clone(), "no info parameter"),
+        (format!("{token};"), "empty parameter name"),
+        (format!(";info=<{X5U}>"), "no PASSporT"),
+        (
+            format!(
+                "..{};info=<{X5U}>;ppt=shaken",
+                token.rsplit('.').next().unwrap()
+            ),
+            "compact form",
+        ),
+    ];
+    for (value, defect) in cases {
+        let output = stird(&["inspect", &value]);
+        let text = stdout(&output);
+        assert!(text.contains("UNVERIFIED"), "{text}");
+        assert!(text.contains(defect), "{value}: {text}");
+    }
+}
+
+#[test]
+fn inspect_garbled_segment_shows_rest() {
+    let value = "kjhytrciOiJFUzI1NiIsInBwdCI6InNoYWtlbiIsInR5cCI6InBhc3Nwb3J0IiwieDV1IjoiaHR0cDovL05FVS1DMDJGRzJLN01MODU6ODA4MC9jY2lkL2F1dGhuL3YyL2NlcnRzLzExMDAxLjEwMDAxIn0.eyJhdHRlc3QiOiJBIiwiZGVzdCI6eyJ0biI6WyIxNTcxNTU1MDAwMCJdfSwiaWF0IjoxNjQ5NTM2NTMxLCJvcmlnIjp7InVyaSI6InNpcDphbGljZUBleGFtcGxlLmNvbSJ9LCJvcmlnaWQiOiJjODcyNDU3NS1iNzgxLTExZWMtYjU3NC0wMjQyYWMxMTAwMDIifQ.piGZhwqwWaKM4cOcrDTMeFKOY5UlekVDlKZTxlge4x0ERnSe9uW4400gaoVFdpGiTOzoCt9QdSfwLV_hcmvT0g;info=<http://NEU-C02FG2K7ML85:8080/ccid/authn/v2/certs/11001.10001>;alg=ES256;ppt=\"shaken\"";
+    let output = stird(&["inspect", value]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("PASSporT header segment is not a JSON object"),
+        "{text}"
+    );
+    assert!(
+        text.contains("origid: c8724575-b781-11ec-b574-0242ac110002"),
+        "{text}"
+    );
+    assert!(
+        text.contains("iat: 1649536531 (2022-04-09T20:35:31Z)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn inspect_reads_sip_message_from_stdin() {
+    let identity = signed();
+    let message = format!(
+        "INVITE sip:+12025550101@sbc.example.com SIP/2.0\r\nIdentity: {identity}\r\ny: garbage\r\nContent-Length: 0\r\n\r\n"
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stird"))
+        .args(["inspect", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(message.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let list = json.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["summary"]["attest"], "B");
+    assert_eq!(list[1]["form"], "unknown");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the second header does not decode"
+    );
+}
+
+#[test]
+fn inspect_without_input_exits_2() {
+    let output = Command::new(env!("CARGO_BIN_EXE_stird"))
+        .arg("inspect")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no Identity header value"),
+        "{}",
+        stderr(&output)
+    );
+}
