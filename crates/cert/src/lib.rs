@@ -5,7 +5,7 @@
 //! and exposes the subscriber's P-256 public key for ES256 verification.
 //!
 //! TODO: TNAuthList decoding (RFC 8226), path validation to STI-CA trust anchors
-//! and CRL checks are not built yet; until they are, a caller must not treat a
+//! and CRL checks are not built yet. Until they are, a caller must not treat a
 //! parsed certificate as trusted.
 
 use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY};
@@ -15,10 +15,10 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 /// The largest certificate document accepted, in bytes, matching the x5u fetch limit.
 pub const MAX_CHAIN_BYTES: usize = 64 * 1024;
 
-/// The most certificates accepted in one chain. SHAKEN chains have two or three.
+/// Maximum number of certificates in one chain. SHAKEN chains have two or three.
 pub const MAX_CHAIN_CERTIFICATES: usize = 8;
 
-/// Why a certificate document could not be used.
+/// Reason a certificate document could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     #[error("certificate document is {length} bytes; the limit is {max}")]

@@ -53,12 +53,18 @@ fn sign(c: &mut Criterion) {
     let mut group = c.benchmark_group("sign");
     group.bench_function("passport identity header", |b| {
         b.iter(|| {
-            let identity = passport::sign_identity(&key, X5U, Some("shaken"), black_box(&claims)).unwrap();
+            let identity =
+                passport::sign_identity(&key, X5U, Some("shaken"), black_box(&claims)).unwrap();
             black_box(identity.to_string())
         })
     });
     group.bench_function("bare aws-lc-rs ECDSA P-256", |b| {
-        b.iter(|| black_box(bare.sign(&random, black_box(signing_input.as_bytes())).unwrap()))
+        b.iter(|| {
+            black_box(
+                bare.sign(&random, black_box(signing_input.as_bytes()))
+                    .unwrap(),
+            )
+        })
     });
     group.finish();
 }
@@ -76,7 +82,11 @@ fn verify(c: &mut Criterion) {
         .rsplit_once('.')
         .map(|(input, signature)| (input.to_owned(), base64url::decode(signature).unwrap()))
         .unwrap();
-    let bare = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, bare_key_pair().public_key().as_ref()).unwrap();
+    let bare = ParsedPublicKey::new(
+        &ECDSA_P256_SHA256_FIXED,
+        bare_key_pair().public_key().as_ref(),
+    )
+    .unwrap();
     let options = Options::at(IAT + 5);
     let request = RequestIdentities {
         orig: Some("<sip:+12025550100@carrier.example.org;user=phone>"),

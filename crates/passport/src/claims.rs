@@ -82,11 +82,14 @@ pub(crate) struct HeaderOut<'a> {
 /// The attestation level of RFC 8588 section 4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Attestation {
-    /// Full attestation: the signer knows the customer and the customer may use the number.
+    /// Full attestation: the signer authenticated the customer and verified their
+    /// right to use the number.
     A,
-    /// Partial attestation: the signer knows the customer but not their right to the number.
+    /// Partial attestation: the signer authenticated the customer but did not
+    /// verify their right to the number.
     B,
-    /// Gateway attestation: the signer only knows where the call entered its network.
+    /// Gateway attestation: the signer authenticated only the point where the call
+    /// entered its network.
     C,
 }
 

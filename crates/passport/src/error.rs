@@ -1,14 +1,15 @@
 //! The one error type of the crate.
 //!
 //! Each variant names what failed and carries the offending value, so a log line or
-//! a command-line message can say which rule the input broke. [`Error::check`] tells
+//! a command-line message can name the rule the input broke. [`Error::check`] tells
 //! which step of the verification order a failure belongs to.
 
 use std::fmt;
 
 /// The steps of verification, in the order they run.
 ///
-/// When a PASSporT has several faults, the first failing step decides the answer.
+/// When a PASSporT has several faults, the first failing step determines the
+/// response.
 /// The order puts the cheap checks before anything that fetches a certificate, so a
 /// stale or mismatched PASSporT never makes a verifier dereference an attacker's URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -77,7 +78,7 @@ impl fmt::Display for Segment {
     }
 }
 
-/// Why a base64url segment failed to decode.
+/// Reason a base64url segment failed to decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Base64Error {
     /// `+` or `/` from the standard alphabet of RFC 4648 section 4.

@@ -36,7 +36,7 @@ pub struct Inspection {
     pub summary: Summary,
     /// Defects found, one sentence each.
     pub findings: Vec<String>,
-    /// What inspection cannot check.
+    /// Checks that inspection cannot run.
     pub not_checked: Vec<&'static str>,
 }
 

@@ -40,9 +40,9 @@ pub struct CompactValues {
 impl Decoded {
     /// Decodes the full-form PASSporT of an Identity header.
     ///
-    /// A compact-form header fails here: with `ppt=shaken` it can never be valid,
-    /// since `attest` and `origid` cannot be rebuilt (RFC 8588 section 3); otherwise
-    /// the caller rebuilds it with [`Decoded::from_compact`].
+    /// A compact-form header fails here. With `ppt=shaken` it can never be valid,
+    /// because `attest` and `origid` cannot be rebuilt (RFC 8588 section 3).
+    /// Otherwise the caller rebuilds it with [`Decoded::from_compact`].
     pub fn from_identity(identity: &IdentityHeader) -> Result<Decoded, Error> {
         match &identity.token {
             Token::Full(token) => Decoded::from_token(token),
@@ -87,7 +87,7 @@ impl Decoded {
     }
 
     /// Rebuilds a compact-form PASSporT (`..signature`) from the Identity header
-    /// parameters and the request's values, serialized as RFC 8225 section 9 says.
+    /// parameters and the request's values, serialized as RFC 8225 section 9 specifies.
     pub fn from_compact(
         identity: &IdentityHeader,
         values: &CompactValues,

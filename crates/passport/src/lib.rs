@@ -2,7 +2,7 @@
 //!
 //! This crate builds, signs, parses and checks the PASSporTs of RFC 8225, RFC 8588
 //! (SHAKEN) and RFC 8946 (diversion), carried in the Identity header of RFC 8224.
-//! It does no I/O and holds no state: the caller supplies the time, the request's
+//! It does no I/O and keeps no state: the caller supplies the time, the request's
 //! numbers and the signer's key.
 //!
 //! Verification runs in the order of [`Check`]: the header parses
@@ -60,18 +60,17 @@ pub use verify::{
     check_typ, check_x5u_matches_info,
 };
 
-/// The longest Identity header value accepted, in bytes. A SHAKEN Identity header
-/// is 500 to 800 bytes; Rich Call Data with an inline jCard can reach a few
-/// kilobytes, so 16 KiB leaves room without letting one header take a datagram's
-/// worth of memory per parse many times over.
+/// Maximum length of an Identity header value, in bytes. A SHAKEN Identity header
+/// is 500 to 800 bytes, and Rich Call Data with an inline jCard can reach a few
+/// kilobytes. The limit leaves room for that and bounds the memory of one parse.
 pub const MAX_IDENTITY_LEN: usize = 16 * 1024;
 
-/// The most parameters accepted after the PASSporT in one Identity header.
+/// Maximum number of parameters after the PASSporT in one Identity header.
 pub const MAX_IDENTITY_PARAMS: usize = 16;
 
-/// The deepest nesting of JSON arrays and objects accepted in a header or payload.
-/// A jCard inside `rcd` needs about six levels.
+/// Maximum nesting of JSON arrays and objects in a header or payload. A jCard
+/// inside `rcd` needs about six levels.
 pub const MAX_JSON_DEPTH: usize = 16;
 
-/// The most members accepted in the protected header or in the claims object.
+/// Maximum number of members in the protected header or in the claims object.
 pub const MAX_MEMBERS: usize = 64;

@@ -10,8 +10,8 @@ use std::fmt;
 /// Local numbering-plan rules that RFC 8224 section 8.3 leaves to the verifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NumberPolicy {
-    /// The longest canonical number accepted. E.164 caps numbers at 15 digits;
-    /// national profiles with routing prefixes raise it.
+    /// Maximum length of a canonical number, in digits. E.164 caps numbers at 15
+    /// digits, and national profiles with routing prefixes raise it.
     pub max_digits: usize,
     /// A rule that turns national numbers (without `+`) into international ones.
     pub national: Option<NationalRule>,
@@ -46,7 +46,7 @@ impl NationalRule {
     }
 }
 
-/// Why a string is not a telephone number.
+/// Reason a string is not a telephone number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TnError {
     /// The string is empty, or empty after separators are removed.

@@ -20,7 +20,7 @@ use crate::{PPT_DIV, PPT_SHAKEN};
 /// The default freshness window, in seconds (RFC 8224 section 6.2 recommends 60).
 pub const DEFAULT_FRESHNESS: u32 = 60;
 
-/// How strictly to treat deviations that deployed signers make without harm.
+/// Strictness toward deviations that deployed signers make without harm.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Profile {
     /// Accept a missing or quoted `ppt` parameter and a non-canonical `tn` claim,
@@ -60,7 +60,7 @@ impl std::fmt::Display for Warning {
     }
 }
 
-/// What the checks compare against.
+/// Inputs of the checks: time, freshness window, profile and numbering plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// The current time, seconds since the Unix epoch.
@@ -191,7 +191,7 @@ impl Checked {
     }
 }
 
-/// `alg` is ES256, the one algorithm SHAKEN allows (RFC 8588 section 3), and an
+/// Checks that `alg` is ES256, the one algorithm SHAKEN allows (RFC 8588 section 3), and an
 /// Identity `alg` parameter, which defaults to ES256, agrees with it (RFC 8224
 /// section 4.1).
 pub fn check_alg(header: &Header, identity: &IdentityHeader) -> Result<(), Error> {
@@ -215,7 +215,7 @@ pub fn check_alg(header: &Header, identity: &IdentityHeader) -> Result<(), Error
     Ok(())
 }
 
-/// `typ` is "passport" (RFC 8225 section 4.1).
+/// Checks that `typ` is "passport" (RFC 8225 section 4.1).
 pub fn check_typ(header: &Header) -> Result<(), Error> {
     match header.typ()? {
         Some("passport") => Ok(()),
@@ -229,12 +229,11 @@ pub fn check_typ(header: &Header) -> Result<(), Error> {
     }
 }
 
-/// The Identity `ppt` parameter matches the protected header's `ppt`
+/// Checks that the Identity `ppt` parameter matches the protected header's `ppt`
 /// (RFC 8224 section 4, RFC 8225 section 8.1), and returns that `ppt`.
 ///
-/// Deployed signers omit the parameter or quote it; the lenient profile accepts
-/// both with a warning because the protected header, which is signed, is what
-/// counts. A parameter on a PASSporT without `ppt` is rejected in both profiles.
+/// Deployed signers omit the parameter or quote it. The lenient profile accepts
+/// both with a warning, because the signed protected header is what counts. A parameter on a PASSporT without `ppt` is rejected in both profiles.
 pub fn check_ppt(
     header: &Header,
     identity: &IdentityHeader,
@@ -276,7 +275,7 @@ pub fn check_ppt(
     }
 }
 
-/// The claims an extension requires are present: `attest` and `origid` for
+/// Checks that the claims an extension requires are present: `attest` and `origid` for
 /// SHAKEN (RFC 8588 section 3), `div` for a diversion PASSporT (RFC 8946 section 3).
 pub fn check_ppt_claims(ppt: Option<&str>, claims: &Claims) -> Result<(), Error> {
     let missing = |name| {
@@ -293,7 +292,7 @@ pub fn check_ppt_claims(ppt: Option<&str>, claims: &Claims) -> Result<(), Error>
     }
 }
 
-/// `tn` claims are canonical (RFC 8225 section 5.2.1 refers to RFC 8224 section
+/// Checks that `tn` claims are canonical (RFC 8225 section 5.2.1 refers to RFC 8224 section
 /// 8.3). Many signers write `+` anyway; the lenient profile compares such numbers
 /// in canonical form and warns.
 pub fn check_tn_canonical(
@@ -319,7 +318,7 @@ pub fn check_tn_canonical(
     Ok(())
 }
 
-/// The `info` parameter equals the `x5u` header member, compared as strings
+/// Checks that the `info` parameter equals the `x5u` header member, compared as strings
 /// (RFC 8224 section 4.1, RFC 3986 section 6.2.1), and returns that URL.
 pub fn check_x5u_matches_info(header: &Header, identity: &IdentityHeader) -> Result<String, Error> {
     let x5u = header.x5u()?.ok_or(Error::MissingX5u)?;
@@ -332,7 +331,7 @@ pub fn check_x5u_matches_info(header: &Header, identity: &IdentityHeader) -> Res
     Ok(x5u.to_owned())
 }
 
-/// `iat` lies within `window` seconds of `now`, in both directions (RFC 8224
+/// Checks that `iat` lies within `window` seconds of `now`, in both directions (RFC 8224
 /// section 6.2 step 4). A difference of exactly `window` passes, since the RFC
 /// rejects only values older than the policy.
 pub fn check_iat_fresh(iat: i64, now: i64, window: u32) -> Result<(), Error> {
@@ -357,7 +356,7 @@ pub fn check_iat_fresh(iat: i64, now: i64, window: u32) -> Result<(), Error> {
     Ok(())
 }
 
-/// `orig` matches the request's calling identity, both in canonical form
+/// Checks that `orig` matches the request's calling identity, both in canonical form
 /// (RFC 8224 sections 6.2 and 8.3).
 pub fn check_orig(orig: &Orig, request: &str, policy: &NumberPolicy) -> Result<(), Error> {
     let mismatch = |passport: &str, reason: String| Error::OrigMismatch {
@@ -389,7 +388,7 @@ pub fn check_orig(orig: &Orig, request: &str, policy: &NumberPolicy) -> Result<(
     }
 }
 
-/// One of the `dest` identities matches the request's called identity (RFC 8224
+/// Checks that one of the `dest` identities matches the request's called identity (RFC 8224
 /// section 6.2; for a diverted call the Request-URI, RFC 8946 section 4.2).
 pub fn check_dest(claims: &Claims, request: &str, policy: &NumberPolicy) -> Result<(), Error> {
     let passport: Vec<String> = claims

@@ -1,7 +1,7 @@
 //! The authentication and verification services of stird.
 //!
-//! This crate knows nothing of sockets or HTTP. It turns the outcome of the
-//! PASSporT checks into what a SIP or HTTP front end answers: the verstat value of
+//! This crate does no socket or HTTP I/O. It turns the outcome of the
+//! PASSporT checks into what a SIP or HTTP front end sends back: the verstat value of
 //! 3GPP TS 24.229 and, for a failure, the SIP response of RFC 8224 section 6.2.2
 //! with a Reason header of RFC 9410.
 //!

@@ -89,7 +89,7 @@ pub fn response_for(error: &Error) -> SipResponse {
     match error {
         // An algorithm the verifier does not support makes the credential
         // unusable (RFC 8224 section 6.2.2); the French MAN profile and the
-        // OpenSIPS tests answer 437 for a wrong alg or typ as well.
+        // OpenSIPS tests respond 437 for a wrong alg or typ as well.
         UnsupportedAlg { .. } | AlgParameterMismatch { .. } | InvalidTyp { .. } => {
             SipResponse::UNSUPPORTED_CREDENTIAL
         }

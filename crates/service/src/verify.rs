@@ -1,7 +1,7 @@
 //! The verification procedure over all Identity headers of one request.
 //!
 //! Each Identity header runs through the checks in the order of
-//! [`passport::Check`]; the certificate step asks a [`CertificateSource`]. The
+//! [`passport::Check`]; the certificate step calls a [`CertificateSource`]. The
 //! request's verdict is the best one among its headers: one valid PASSporT is
 //! enough, and otherwise the failure that got furthest through the checks is
 //! reported, since it says the most about what went wrong.
@@ -21,7 +21,7 @@ use crate::verdict::{SipResponse, Verstat, response_for};
 /// Verified alone, a `div` PASSporT would let any signer vouch for a caller.
 pub const SUPPORTED_PPT: [Option<&str>; 3] = [None, Some("shaken"), Some("rcd")];
 
-/// Why the certificate for an `x5u` is not available or not usable.
+/// Reason the certificate for an `x5u` is not available or not usable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CertificateError {
     /// The certificate could not be obtained: 436 Bad Identity Info.
@@ -31,7 +31,7 @@ pub enum CertificateError {
     Unsupported(String),
 }
 
-/// Where the verifier gets the signer's public key for an `x5u` URL.
+/// Source of the signer's public key for an `x5u` URL.
 pub trait CertificateSource {
     /// Returns the validated public key of the first certificate at `x5u`.
     fn key_for(&self, x5u: &str) -> Result<VerifyingKey, CertificateError>;
@@ -52,12 +52,12 @@ pub struct VerifyRequest {
     pub date: Option<i64>,
 }
 
-/// Why a request failed verification.
+/// Reason a request failed verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// The step that failed.
     pub check: Check,
-    /// What failed, with the offending value.
+    /// Description of the failure, with the offending value.
     pub reason: String,
     /// The SIP response that reports it.
     pub response: SipResponse,
@@ -72,7 +72,7 @@ pub struct Verdict {
     pub attestation: Option<Attestation>,
     /// The origid of the verified SHAKEN PASSporT.
     pub origid: Option<String>,
-    /// Why verification failed, or why no PASSporT was checked.
+    /// Reason verification failed, or no PASSporT was checked.
     pub failure: Option<Failure>,
     /// Deviations that the lenient profile accepted.
     pub warnings: Vec<Warning>,
@@ -83,7 +83,7 @@ pub struct Verdict {
 pub struct VerifyPolicy {
     /// The PASSporT checks' options: time, freshness, profile, numbering plan.
     pub options: Options,
-    /// Answer a request without a usable Identity header with 428 instead of
+    /// Reject a request without a usable Identity header with 428 instead of
     /// passing it with No-TN-Validation.
     pub require_identity: bool,
 }

@@ -1,5 +1,5 @@
 //! Failures that STIR/SHAKEN verifiers shipped to production, each reduced to a
-//! small input and the answer the standards call for.
+//! small input and the response the standards call for.
 //!
 //! The fixtures: the verifier's clock reads T0 (Fri, 04 Dec 2026 15:00:00 GMT);
 //! the caller is +12025550100 and the callee +12025550101; the token segments `H`
@@ -64,7 +64,7 @@ fn params(x5u: &str) -> String {
     format!(";info=<{x5u}>;alg=ES256;ppt=shaken")
 }
 
-/// The baseline Identity header value.
+/// Returns the baseline Identity header value.
 fn baseline() -> String {
     format!("{}{}", token(H, P), params(X5U))
 }
@@ -96,7 +96,7 @@ impl CertificateSource for TestRepository {
     }
 }
 
-/// The baseline request's identities with the given Identity values.
+/// Returns the baseline request with the given Identity header values.
 fn request(identities: Vec<String>) -> VerifyRequest {
     VerifyRequest {
         identities,

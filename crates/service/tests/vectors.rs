@@ -17,7 +17,7 @@ use service::{
     CertificateError, CertificateSource, VerifyPolicy, VerifyRequest, Verstat, verify_request,
 };
 
-/// Vectors whose expected answer depends on certificate path validation,
+/// Vectors whose expected result depends on certificate path validation,
 /// TNAuthList or the x5u URL policy. The offline source below trusts any file in
 /// the map, so these would pass here for the wrong reason.
 // TODO: run these once the cert crate validates chains and certstore applies the

@@ -21,7 +21,7 @@ pub struct Args {
     json: bool,
 }
 
-/// The most bytes read from standard input: a SIP message is far smaller.
+/// Maximum number of bytes read from standard input. A SIP message is far smaller.
 const MAX_STDIN: u64 = 1024 * 1024;
 
 pub fn run(args: &Args) -> Result<Outcome, InputError> {

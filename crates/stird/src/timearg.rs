@@ -26,7 +26,7 @@ pub fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// Formats Unix seconds as an RFC 3339 UTC time, or says it is out of range.
+/// Formats Unix seconds as an RFC 3339 UTC time, or "out of range".
 pub fn format_utc(seconds: i64) -> String {
     OffsetDateTime::from_unix_timestamp(seconds)
         .ok()

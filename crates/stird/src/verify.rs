@@ -35,7 +35,7 @@ pub struct Args {
     /// prefixing the country code CC, as in 10:1 for NANP.
     #[arg(long, value_name = "DIGITS:CC")]
     national: Option<String>,
-    /// Longest telephone number accepted, in digits (E.164 allows 15).
+    /// Maximum length of a telephone number, in digits (E.164 allows 15).
     #[arg(long, value_name = "DIGITS", default_value_t = 15)]
     max_digits: usize,
 }
