@@ -1,0 +1,155 @@
+//! Certificate documents as x5u repositories serve them: a PEM chain, one PEM
+//! certificate or one DER certificate.
+
+use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY};
+use x509_parser::pem::Pem;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// The largest certificate document accepted, in bytes, matching the x5u fetch limit.
+pub const MAX_CHAIN_BYTES: usize = 64 * 1024;
+
+/// Maximum number of certificates in one chain. SHAKEN chains have two or three.
+pub const MAX_CHAIN_CERTIFICATES: usize = 8;
+
+/// Reason a certificate document could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("certificate document is {length} bytes; the limit is {max}")]
+    TooLarge { length: usize, max: usize },
+    #[error("certificate document holds no certificate")]
+    Empty,
+    #[error("certificate document holds more than {max} certificates")]
+    TooManyCertificates { max: usize },
+    #[error("certificate document holds a private key; it must never be published")]
+    PrivateKey,
+    #[error("PEM block {index} is not valid: {reason}")]
+    Pem { index: usize, reason: String },
+    #[error("certificate {index} is not valid DER X.509: {reason}")]
+    Der { index: usize, reason: String },
+    #[error("certificate {index} has {length} bytes after its end")]
+    TrailingData { index: usize, length: usize },
+    #[error("certificate '{subject}' has a {algorithm} key; ES256 needs a P-256 key")]
+    NotP256 { subject: String, algorithm: String },
+}
+
+/// One certificate, with the fields operators ask about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    /// The DER encoding.
+    pub der: Vec<u8>,
+    /// The subject distinguished name, RFC 4514 style.
+    pub subject: String,
+    /// The issuer distinguished name.
+    pub issuer: String,
+    /// The serial number in hexadecimal.
+    pub serial: String,
+    /// Start of validity, seconds since the Unix epoch.
+    pub not_before: i64,
+    /// End of validity, seconds since the Unix epoch.
+    pub not_after: i64,
+    /// The public key algorithm and curve, such as `id-ecPublicKey P-256`.
+    pub key_algorithm: String,
+    /// The subject public key bits: the SEC1 point for an EC key.
+    pub public_key: Vec<u8>,
+    p256: bool,
+}
+
+impl Certificate {
+    /// Returns the SEC1 point of the subject's P-256 key, for ES256 verification.
+    pub fn p256_public_key(&self) -> Result<&[u8], Error> {
+        if self.p256 {
+            Ok(&self.public_key)
+        } else {
+            Err(Error::NotP256 {
+                subject: self.subject.clone(),
+                algorithm: self.key_algorithm.clone(),
+            })
+        }
+    }
+}
+
+/// Parses a PEM chain (leaf first, as x5u repositories serve it), a single PEM
+/// certificate, or one DER certificate.
+pub fn parse_chain(bytes: &[u8]) -> Result<Vec<Certificate>, Error> {
+    if bytes.len() > MAX_CHAIN_BYTES {
+        return Err(Error::TooLarge {
+            length: bytes.len(),
+            max: MAX_CHAIN_BYTES,
+        });
+    }
+    if !bytes.starts_with(&[0x30]) && contains(bytes, b"-----BEGIN ") {
+        return parse_pem_chain(bytes);
+    }
+    Ok(vec![parse_der(0, bytes)?])
+}
+
+fn parse_pem_chain(bytes: &[u8]) -> Result<Vec<Certificate>, Error> {
+    let mut chain = Vec::new();
+    for (index, block) in Pem::iter_from_buffer(bytes).enumerate() {
+        let block = block.map_err(|error| Error::Pem {
+            index,
+            reason: error.to_string(),
+        })?;
+        if block.label.contains("PRIVATE KEY") {
+            return Err(Error::PrivateKey);
+        }
+        if block.label != "CERTIFICATE" {
+            continue;
+        }
+        if chain.len() == MAX_CHAIN_CERTIFICATES {
+            return Err(Error::TooManyCertificates {
+                max: MAX_CHAIN_CERTIFICATES,
+            });
+        }
+        chain.push(parse_der(chain.len(), &block.contents)?);
+    }
+    if chain.is_empty() {
+        return Err(Error::Empty);
+    }
+    Ok(chain)
+}
+
+fn parse_der(index: usize, der: &[u8]) -> Result<Certificate, Error> {
+    let (rest, parsed) = X509Certificate::from_der(der).map_err(|error| Error::Der {
+        index,
+        reason: error.to_string(),
+    })?;
+    if !rest.is_empty() {
+        return Err(Error::TrailingData {
+            index,
+            length: rest.len(),
+        });
+    }
+
+    let spki = parsed.public_key();
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok());
+    let is_ec = spki.algorithm.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY;
+    let p256 = is_ec && curve.as_ref() == Some(&OID_EC_P256);
+    let key_algorithm = match (is_ec, curve) {
+        (true, Some(curve)) if curve == OID_EC_P256 => "id-ecPublicKey P-256".to_owned(),
+        (true, Some(curve)) => format!("id-ecPublicKey {curve}"),
+        _ => spki.algorithm.algorithm.to_id_string(),
+    };
+
+    Ok(Certificate {
+        der: der.to_vec(),
+        subject: parsed.subject().to_string(),
+        issuer: parsed.issuer().to_string(),
+        serial: parsed.raw_serial_as_string(),
+        not_before: parsed.validity().not_before.timestamp(),
+        not_after: parsed.validity().not_after.timestamp(),
+        key_algorithm,
+        public_key: spki.subject_public_key.data.to_vec(),
+        p256,
+    })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
