@@ -9,5 +9,7 @@
 //! parsed certificate as trusted.
 
 mod parse;
+mod validate;
 
 pub use parse::{Certificate, Error, MAX_CHAIN_BYTES, MAX_CHAIN_CERTIFICATES, parse_chain};
+pub use validate::{MAX_PATH_LEN, Named, ValidatedPath, ValidationError, validate_path};

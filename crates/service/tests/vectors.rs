@@ -37,18 +37,24 @@ fn vectors() -> Vec<Value> {
         .collect()
 }
 
-/// Resolves x5u URLs through the vector's map to local files, without validating
-/// the chain.
-struct MappedFiles(HashMap<String, PathBuf>);
+/// Resolves x5u URLs through the vector's map to local files and validates the
+/// chain against the vector's trust anchors at the vector's time.
+struct MappedFiles {
+    files: HashMap<String, PathBuf>,
+    anchors: Vec<cert::Certificate>,
+    at: i64,
+}
 
 impl CertificateSource for MappedFiles {
     fn key_for(&self, x5u: &str) -> Result<VerifyingKey, CertificateError> {
         let path = self
-            .0
+            .files
             .get(x5u)
             .ok_or_else(|| CertificateError::Unavailable(format!("no file for {x5u}")))?;
         let chain = cert::parse_chain(&std::fs::read(path).unwrap())
             .map_err(|error| CertificateError::Unavailable(error.to_string()))?;
+        cert::validate_path(&chain, &self.anchors, self.at)
+            .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
         let point = chain[0]
             .p256_public_key()
             .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
@@ -83,12 +89,27 @@ fn request_of(vector: &Value) -> VerifyRequest {
 }
 
 fn source_of(vector: &Value) -> MappedFiles {
-    let map = vector["context"]["x5u_map"].as_object().unwrap();
-    MappedFiles(
-        map.iter()
-            .map(|(url, file)| (url.clone(), data_dir().join(file.as_str().unwrap())))
-            .collect(),
-    )
+    let context = &vector["context"];
+    let files = context["x5u_map"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(url, file)| (url.clone(), data_dir().join(file.as_str().unwrap())))
+        .collect();
+    let anchors = context["trust_anchors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|file| {
+            cert::parse_chain(&std::fs::read(data_dir().join(file.as_str().unwrap())).unwrap())
+                .unwrap()
+        })
+        .collect();
+    MappedFiles {
+        files,
+        anchors,
+        at: vector["input"]["now"].as_i64().unwrap(),
+    }
 }
 
 fn policy_of(vector: &Value, profile: Profile) -> VerifyPolicy {
