@@ -9,7 +9,12 @@
 //! parsed certificate as trusted.
 
 mod parse;
+mod trust;
 mod validate;
 
-pub use parse::{Certificate, Error, MAX_CHAIN_BYTES, MAX_CHAIN_CERTIFICATES, parse_chain};
+pub use parse::{
+    Certificate, Error, MAX_BUNDLE_BYTES, MAX_BUNDLE_CERTIFICATES, MAX_CHAIN_BYTES,
+    MAX_CHAIN_CERTIFICATES, parse_bundle, parse_chain,
+};
+pub use trust::{MAX_DIRECTORY_FILES, SharedTrustStore, TrustError, TrustSources, TrustStore};
 pub use validate::{MAX_PATH_LEN, Named, ValidatedPath, ValidationError, validate_path};

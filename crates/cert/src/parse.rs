@@ -68,22 +68,42 @@ impl Certificate {
     }
 }
 
+/// Maximum size of a trust anchor bundle, in bytes.
+pub const MAX_BUNDLE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Maximum number of certificates in a trust anchor bundle.
+pub const MAX_BUNDLE_CERTIFICATES: usize = 10_000;
+
 /// Parses a PEM chain (leaf first, as x5u repositories serve it), a single PEM
 /// certificate, or one DER certificate.
 pub fn parse_chain(bytes: &[u8]) -> Result<Vec<Certificate>, Error> {
-    if bytes.len() > MAX_CHAIN_BYTES {
+    parse_limited(bytes, MAX_CHAIN_BYTES, MAX_CHAIN_CERTIFICATES)
+}
+
+/// Parses a bundle of trust anchors or CRL signers: PEM with any number of
+/// certificates, or one DER certificate.
+pub fn parse_bundle(bytes: &[u8]) -> Result<Vec<Certificate>, Error> {
+    parse_limited(bytes, MAX_BUNDLE_BYTES, MAX_BUNDLE_CERTIFICATES)
+}
+
+fn parse_limited(
+    bytes: &[u8],
+    max_bytes: usize,
+    max_certificates: usize,
+) -> Result<Vec<Certificate>, Error> {
+    if bytes.len() > max_bytes {
         return Err(Error::TooLarge {
             length: bytes.len(),
-            max: MAX_CHAIN_BYTES,
+            max: max_bytes,
         });
     }
     if !bytes.starts_with(&[0x30]) && contains(bytes, b"-----BEGIN ") {
-        return parse_pem_chain(bytes);
+        return parse_pem_chain(bytes, max_certificates);
     }
     Ok(vec![parse_der(0, bytes)?])
 }
 
-fn parse_pem_chain(bytes: &[u8]) -> Result<Vec<Certificate>, Error> {
+fn parse_pem_chain(bytes: &[u8], max_certificates: usize) -> Result<Vec<Certificate>, Error> {
     let mut chain = Vec::new();
     for (index, block) in Pem::iter_from_buffer(bytes).enumerate() {
         let block = block.map_err(|error| Error::Pem {
@@ -93,12 +113,13 @@ fn parse_pem_chain(bytes: &[u8]) -> Result<Vec<Certificate>, Error> {
         if block.label.contains("PRIVATE KEY") {
             return Err(Error::PrivateKey);
         }
+        // CRL files may carry the signer's certificate beside the CRL.
         if block.label != "CERTIFICATE" {
             continue;
         }
-        if chain.len() == MAX_CHAIN_CERTIFICATES {
+        if chain.len() == max_certificates {
             return Err(Error::TooManyCertificates {
-                max: MAX_CHAIN_CERTIFICATES,
+                max: max_certificates,
             });
         }
         chain.push(parse_der(chain.len(), &block.contents)?);
