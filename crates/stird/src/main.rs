@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod certcmd;
 mod inspect;
 mod sign;
 mod timearg;
@@ -28,6 +29,9 @@ enum Command {
     Verify(verify::Args),
     /// Decode an Identity header field by field, verifying nothing.
     Inspect(inspect::Args),
+    /// Certificate commands: validate a chain.
+    #[command(subcommand)]
+    Cert(certcmd::Command),
 }
 
 /// The outcome of a command, mapped to the exit status.
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Cert(command) => certcmd::run(&command),
     };
     match result {
         Ok(Outcome::Valid) => ExitCode::SUCCESS,

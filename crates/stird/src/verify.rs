@@ -6,6 +6,7 @@ use passport::tn::{NationalRule, NumberPolicy};
 use passport::{Options, Profile, VerifyingKey};
 use service::{CertificateError, CertificateSource, VerifyPolicy, VerifyRequest, verify_request};
 
+use crate::certcmd::TrustArgs;
 use crate::{InputError, Outcome, read_file, timearg};
 
 #[derive(Debug, clap::Args)]
@@ -14,8 +15,14 @@ pub struct Args {
     #[arg(long, value_name = "VALUE")]
     identity: String,
     /// The signer's certificate or chain (PEM or DER); the first certificate signs.
-    #[arg(long, value_name = "CERT.pem")]
-    cert: PathBuf,
+    #[arg(long, value_name = "CERT.pem", conflicts_with = "x5u_file")]
+    cert: Option<PathBuf>,
+    /// The document the x5u URL would serve (subscriber certificate, then
+    /// intermediates), read from a file instead of fetched.
+    #[arg(long, value_name = "FILE")]
+    x5u_file: Option<PathBuf>,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// Calling number or URI to compare with orig (P-Asserted-Identity or From).
     #[arg(long, value_name = "TN")]
     orig: Option<String>,
@@ -41,8 +48,17 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<Outcome, InputError> {
-    let chain = cert::parse_chain(&read_file(&args.cert, "certificate")?)
-        .map_err(|error| format!("certificate {}: {error}", args.cert.display()))?;
+    let Some(chain_path) = args.cert.as_ref().or(args.x5u_file.as_ref()) else {
+        // TODO: fetch the x5u URL once the certificate repository client exists.
+        return Err("give the signer's certificate with --cert or --x5u-file; fetching x5u is not available yet".into());
+    };
+    let chain = cert::parse_chain(&read_file(chain_path, "certificate")?)
+        .map_err(|error| format!("certificate {}: {error}", chain_path.display()))?;
+    let anchors = if args.trust.given() {
+        Some(args.trust.load()?)
+    } else {
+        None
+    };
     let now = match &args.at {
         Some(text) => timearg::parse(text, "--at")?,
         None => timearg::now(),
@@ -63,7 +79,11 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
     let signer = chain
         .first()
         .ok_or("the certificate file holds no certificate")?;
-    let source = GivenCertificate(signer);
+    let source = GivenCertificate {
+        chain: &chain,
+        anchors: anchors.as_ref(),
+        at: now,
+    };
     let request = VerifyRequest {
         identities: vec![strip_header_name(&args.identity).to_owned()],
         orig: args.orig.clone(),
@@ -77,10 +97,16 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
     };
     let verdict = verify_request(&request, &source, &policy);
 
-    println!(
-        "certificate: {} (not validated: no trust anchor was given)",
-        signer.subject
-    );
+    match &anchors {
+        Some(_) => println!(
+            "certificate: {} (path checked against the given trust anchors; revocation not checked)",
+            signer.subject
+        ),
+        None => println!(
+            "certificate: {} (not validated: no trust anchor was given)",
+            signer.subject
+        ),
+    }
     println!("verstat: {}", verdict.verstat);
     if let Some(failure) = &verdict.failure {
         println!("result: invalid");
@@ -109,13 +135,24 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
     Ok(Outcome::Valid)
 }
 
-/// The certificate named by `--cert`, used for whatever x5u the PASSporT names.
-struct GivenCertificate<'a>(&'a cert::Certificate);
+/// The certificate chain named by `--cert` or `--x5u-file`, used for whatever
+/// x5u the PASSporT names, and validated when trust anchors were given.
+struct GivenCertificate<'a> {
+    chain: &'a [cert::Certificate],
+    anchors: Option<&'a cert::TrustStore>,
+    at: i64,
+}
 
 impl CertificateSource for GivenCertificate<'_> {
     fn key_for(&self, _x5u: &str) -> Result<VerifyingKey, CertificateError> {
-        let point = self
-            .0
+        if let Some(store) = self.anchors {
+            cert::validate_path(self.chain, store.anchors(), self.at)
+                .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
+        }
+        let signer = self.chain.first().ok_or_else(|| {
+            CertificateError::Unavailable("the certificate file holds no certificate".to_owned())
+        })?;
+        let point = signer
             .p256_public_key()
             .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
         VerifyingKey::from_sec1(point)

@@ -280,7 +280,15 @@ fn verify_bad_inputs_exit_2() {
         stderr(&output)
     );
 
-    let output = stird(&["verify", "--identity", &identity]);
+    let output = stird(&[
+        "verify",
+        "--identity",
+        &identity,
+        "--cert",
+        "a.pem",
+        "--x5u-file",
+        "b.pem",
+    ]);
     assert_eq!(output.status.code(), Some(2), "clap usage errors exit 2");
 }
 
@@ -391,6 +399,106 @@ fn inspect_without_input_exits_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("no Identity header value"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+fn testdata(name: &str) -> String {
+    format!("{}/../../testdata/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn cert_verify_prints_path() {
+    let output = stird(&[
+        "cert",
+        "verify",
+        "--ca-file",
+        &testdata("certs/real-martini-r1-root.pem"),
+        "--at",
+        "2023-09-29T15:06:40Z",
+        &testdata("certs/real-martini-x5u-chain.pem"),
+    ]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("0: subscriber: 'CN=SHAKEN 709J"), "{text}");
+    assert!(text.contains("2: trust anchor:"), "{text}");
+}
+
+#[test]
+fn cert_verify_expired_exits_1() {
+    let output = stird(&[
+        "cert",
+        "verify",
+        "--ca-file",
+        &testdata("certs/real-martini-r1-root.pem"),
+        "--at",
+        "2023-10-22T00:00:00Z",
+        &testdata("certs/real-martini-x5u-chain.pem"),
+    ]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("expired at 1697909716"), "{text}");
+}
+
+#[test]
+fn cert_verify_needs_trust_anchors() {
+    let output = stird(&[
+        "cert",
+        "verify",
+        &testdata("certs/real-martini-x5u-chain.pem"),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--ca-file or --ca-dir"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn verify_validates_chain_with_anchors() {
+    let identity = signed();
+    let chain = data("signer-chain.pem");
+    let trusted = stird(&[
+        "verify",
+        "--identity",
+        &identity,
+        "--x5u-file",
+        chain.to_str().unwrap(),
+        "--ca-file",
+        &testdata("synthetic/syn-root.pem"),
+        "--at",
+        T0,
+    ]);
+    assert_eq!(trusted.status.code(), Some(0), "{}", stdout(&trusted));
+
+    let untrusted = stird(&[
+        "verify",
+        "--identity",
+        &identity,
+        "--x5u-file",
+        chain.to_str().unwrap(),
+        "--ca-file",
+        &testdata("synthetic/syn-other-root.pem"),
+        "--at",
+        T0,
+    ]);
+    let text = stdout(&untrusted);
+    assert_eq!(untrusted.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("sip response: 437 Unsupported Credential"),
+        "{text}"
+    );
+    assert!(text.contains("failed check: certificate"), "{text}");
+}
+
+#[test]
+fn verify_without_certificate_exits_2() {
+    let output = stird(&["verify", "--identity", &signed()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--cert or --x5u-file"),
         "{}",
         stderr(&output)
     );
