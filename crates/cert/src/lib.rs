@@ -8,13 +8,19 @@
 //! and CRL checks are not built yet. Until they are, a caller must not treat a
 //! parsed certificate as trusted.
 
+mod crl;
 mod parse;
+pub mod tnauthlist;
 mod trust;
 mod validate;
 
+pub use crl::{CrlError, CrlPolicy, CrlStore, MAX_CRL_DIRECTORY_FILES, MAX_CRL_FILE_BYTES};
 pub use parse::{
     Certificate, Error, MAX_BUNDLE_BYTES, MAX_BUNDLE_CERTIFICATES, MAX_CHAIN_BYTES,
     MAX_CHAIN_CERTIFICATES, parse_bundle, parse_chain,
 };
 pub use trust::{MAX_DIRECTORY_FILES, SharedTrustStore, TrustError, TrustSources, TrustStore};
-pub use validate::{MAX_PATH_LEN, Named, ValidatedPath, ValidationError, validate_path};
+pub use validate::{
+    MAX_PATH_LEN, Named, Revocation, ValidatedPath, ValidationError, validate_path,
+    validate_path_with_crls,
+};

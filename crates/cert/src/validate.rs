@@ -116,6 +116,31 @@ pub enum ValidationError {
     },
     #[error("the path from {certificate} is longer than {max} certificates")]
     PathTooLong { certificate: Named, max: usize },
+    #[error("certificate {certificate} is revoked since {revoked_at} ({reason})")]
+    Revoked {
+        certificate: Named,
+        reason: String,
+        revoked_at: i64,
+    },
+    #[error(
+        "no CRL from '{crl_issuer}' was given for certificate {certificate}, and the policy requires one"
+    )]
+    CrlMissing {
+        certificate: Named,
+        crl_issuer: String,
+    },
+    #[error(
+        "the CRL from '{crl_issuer}' expired at {next_update}, before {at}, beyond the accepted grace period"
+    )]
+    CrlStale {
+        crl_issuer: String,
+        next_update: i64,
+        at: i64,
+    },
+    #[error("the CRL from '{crl_issuer}' cannot be trusted: {reason}")]
+    CrlUntrusted { crl_issuer: String, reason: String },
+    #[error("certificate {certificate} signs a CRL but its keyUsage lacks cRLSign")]
+    MissingCrlSign { certificate: Named },
 }
 
 /// A validated path: the subscriber certificate first, the trust anchor last.
@@ -123,15 +148,68 @@ pub enum ValidationError {
 pub struct ValidatedPath {
     /// The certificates of the path, each named.
     pub certificates: Vec<Named>,
+    /// Whether revocation was checked, and what the CRL policy let pass.
+    pub revocation: Revocation,
+}
+
+/// The revocation status of a validated path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// No CRL was given, so revocation was not checked.
+    NotChecked,
+    /// Every certificate of the path was checked against the CRLs. The notes
+    /// name each stale or missing CRL that the policy let pass.
+    Checked { notes: Vec<String> },
+}
+
+/// The use of the leaf certificate of a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// A subscriber certificate that signs PASSporTs: P-256 key, digitalSignature.
+    PassportSigner,
+    /// A certificate that signs CRLs: cRLSign.
+    CrlSigner,
 }
 
 /// Validates `chain` (the subscriber certificate, then untrusted intermediates in
-/// any order) against `anchors` at Unix time `at`.
+/// any order) against `anchors` at Unix time `at`, without revocation checks.
 pub fn validate_path(
     chain: &[Certificate],
     anchors: &[Certificate],
     at: i64,
 ) -> Result<ValidatedPath, ValidationError> {
+    let path = validate_chain(chain, &[], anchors, at, Purpose::PassportSigner)?;
+    Ok(ValidatedPath {
+        certificates: path.iter().map(|c| named(c)).collect(),
+        revocation: Revocation::NotChecked,
+    })
+}
+
+/// Validates `chain` like [`validate_path`], then checks every certificate of the
+/// path below the trust anchor against `crls` (RFC 5280 section 6.3).
+pub fn validate_path_with_crls(
+    chain: &[Certificate],
+    anchors: &[Certificate],
+    crls: &crate::crl::CrlStore,
+    at: i64,
+) -> Result<ValidatedPath, ValidationError> {
+    let path = validate_chain(chain, &[], anchors, at, Purpose::PassportSigner)?;
+    let notes = crls.check_path(&path, anchors, at)?;
+    Ok(ValidatedPath {
+        certificates: path.iter().map(|c| named(c)).collect(),
+        revocation: Revocation::Checked { notes },
+    })
+}
+
+/// Builds and checks the path of `chain[0]` through `chain[1..]` and `extra`
+/// intermediates to one of `anchors`, and returns it leaf first.
+pub(crate) fn validate_chain<'a>(
+    chain: &'a [Certificate],
+    extra: &[&'a Certificate],
+    anchors: &'a [Certificate],
+    at: i64,
+    purpose: Purpose,
+) -> Result<Vec<&'a Certificate>, ValidationError> {
     let Some(leaf) = chain.first() else {
         return Err(ValidationError::Malformed {
             certificate: Named {
@@ -142,10 +220,16 @@ pub fn validate_path(
         });
     };
     let leaf_parsed = parse(leaf)?;
-    check_subscriber_key(leaf, &leaf_parsed)?;
-    check_subscriber_key_usage(leaf, &leaf_parsed)?;
+    match purpose {
+        Purpose::PassportSigner => {
+            check_subscriber_key(leaf, &leaf_parsed)?;
+            check_subscriber_key_usage(leaf, &leaf_parsed)?;
+        }
+        Purpose::CrlSigner => check_crl_sign(leaf, &leaf_parsed)?,
+    }
 
-    let path = build_path(leaf, chain.get(1..).unwrap_or_default(), anchors)?;
+    let pool: Vec<&Certificate> = chain.iter().skip(1).chain(extra.iter().copied()).collect();
+    let path = build_path(leaf, &pool, anchors)?;
 
     for (depth, certificate) in path.iter().enumerate() {
         let parsed = parse(certificate)?;
@@ -154,15 +238,12 @@ pub fn validate_path(
         if depth > 0 {
             check_is_ca(certificate, &parsed)?;
             check_key_cert_sign(certificate, &parsed)?;
-            // Intermediates between this issuer and the subscriber certificate.
+            // Intermediates between this issuer and the leaf certificate.
             let below = u32::try_from(depth - 1).unwrap_or(u32::MAX);
             check_path_len(certificate, &parsed, below)?;
         }
     }
-
-    Ok(ValidatedPath {
-        certificates: path.iter().map(|c| named(c)).collect(),
-    })
+    Ok(path)
 }
 
 /// Links each certificate to its issuer, by name and, when both carry them, by
@@ -171,7 +252,7 @@ pub fn validate_path(
 /// CA certificates with the same name (RFC 5280 section 6.1.3).
 fn build_path<'a>(
     leaf: &'a Certificate,
-    pool: &'a [Certificate],
+    pool: &[&'a Certificate],
     anchors: &'a [Certificate],
 ) -> Result<Vec<&'a Certificate>, ValidationError> {
     let mut path = vec![leaf];
@@ -188,7 +269,7 @@ fn build_path<'a>(
         let mut signature_error = None;
         let mut issuer = None;
         // Anchors come first, so a path ends at the first trusted issuer.
-        for candidate in anchors.iter().chain(pool) {
+        for candidate in anchors.iter().chain(pool.iter().copied()) {
             if path.iter().any(|c| c.der == candidate.der) {
                 continue;
             }
@@ -269,11 +350,45 @@ fn check_signature(
     parsed: &X509Certificate<'_>,
     issuer: &X509Certificate<'_>,
 ) -> Result<(), ValidationError> {
-    let algorithm_oid = parsed.signature_algorithm.algorithm.to_id_string();
-    let unsupported = || ValidationError::UnsupportedSignatureAlgorithm {
-        certificate: named(certificate),
-        algorithm: algorithm_oid.clone(),
-    };
+    verify_signed(
+        parsed.tbs_certificate.as_ref(),
+        &parsed.signature_algorithm.algorithm.to_id_string(),
+        parsed.signature_value.data.as_ref(),
+        issuer,
+    )
+    .map_err(|failure| match failure {
+        SignatureFailure::Unsupported(algorithm) => {
+            ValidationError::UnsupportedSignatureAlgorithm {
+                certificate: named(certificate),
+                algorithm,
+            }
+        }
+        SignatureFailure::Invalid => ValidationError::BadSignature {
+            certificate: named(certificate),
+            issuer: issuer.subject().to_string(),
+        },
+    })
+}
+
+/// Reason a signature check failed.
+pub(crate) enum SignatureFailure {
+    /// The algorithm, by OID, or its pairing with the issuer's key is not supported.
+    Unsupported(String),
+    /// The signature does not verify.
+    Invalid,
+}
+
+/// Verifies a signature made by `issuer` over `signed` with the algorithm
+/// `algorithm_oid`: ECDSA on P-256, P-384 or P-521 with SHA-2, or RSA PKCS#1 v1.5
+/// with SHA-2. Parameters of the ECDSA algorithm identifier are ignored, since
+/// some STI-CAs encode them as NULL where RFC 5758 says absent.
+pub(crate) fn verify_signed(
+    signed: &[u8],
+    algorithm_oid: &str,
+    signature_value: &[u8],
+    issuer: &X509Certificate<'_>,
+) -> Result<(), SignatureFailure> {
+    let unsupported = || SignatureFailure::Unsupported(algorithm_oid.to_owned());
     let key = issuer.public_key();
     let curve = key
         .algorithm
@@ -283,11 +398,11 @@ fn check_signature(
     let is_ec = key.algorithm.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY;
     let is_rsa = key.algorithm.algorithm == OID_PKCS1_RSAENCRYPTION;
 
-    let algorithm: &'static dyn VerificationAlgorithm = match algorithm_oid.as_str() {
-        "1.2.840.10045.4.3.2" | "1.2.840.10045.4.3.3" | "1.2.840.10045.4.3.4" if is_ec => {
-            let curve = curve.ok_or_else(unsupported)?;
-            ecdsa_algorithm(&curve, &algorithm_oid).ok_or_else(unsupported)?
-        }
+    let algorithm: &'static dyn VerificationAlgorithm = match algorithm_oid {
+        "1.2.840.10045.4.3.2" | "1.2.840.10045.4.3.3" | "1.2.840.10045.4.3.4" if is_ec => curve
+            .as_ref()
+            .and_then(|curve| ecdsa_algorithm(curve, algorithm_oid))
+            .ok_or_else(unsupported)?,
         "1.2.840.113549.1.1.11" if is_rsa => &signature::RSA_PKCS1_2048_8192_SHA256,
         "1.2.840.113549.1.1.12" if is_rsa => &signature::RSA_PKCS1_2048_8192_SHA384,
         "1.2.840.113549.1.1.13" if is_rsa => &signature::RSA_PKCS1_2048_8192_SHA512,
@@ -295,14 +410,8 @@ fn check_signature(
     };
 
     UnparsedPublicKey::new(algorithm, key.subject_public_key.data.as_ref())
-        .verify(
-            parsed.tbs_certificate.as_ref(),
-            parsed.signature_value.data.as_ref(),
-        )
-        .map_err(|_| ValidationError::BadSignature {
-            certificate: named(certificate),
-            issuer: issuer.subject().to_string(),
-        })
+        .verify(signed, signature_value)
+        .map_err(|_| SignatureFailure::Invalid)
 }
 
 fn ecdsa_algorithm(
@@ -457,7 +566,21 @@ fn check_subscriber_key_usage(
     }
 }
 
-fn parse(certificate: &Certificate) -> Result<X509Certificate<'_>, ValidationError> {
+/// Checks that a CRL signer's keyUsage, when present, allows cRLSign
+/// (RFC 5280 section 6.3.3 (f)).
+fn check_crl_sign(
+    certificate: &Certificate,
+    parsed: &X509Certificate<'_>,
+) -> Result<(), ValidationError> {
+    match parsed.key_usage() {
+        Ok(Some(usage)) if !usage.value.crl_sign() => Err(ValidationError::MissingCrlSign {
+            certificate: named(certificate),
+        }),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn parse(certificate: &Certificate) -> Result<X509Certificate<'_>, ValidationError> {
     X509Certificate::from_der(&certificate.der)
         .map(|(_, parsed)| parsed)
         .map_err(|error| ValidationError::Malformed {
@@ -466,7 +589,7 @@ fn parse(certificate: &Certificate) -> Result<X509Certificate<'_>, ValidationErr
         })
 }
 
-fn named(certificate: &Certificate) -> Named {
+pub(crate) fn named(certificate: &Certificate) -> Named {
     Named {
         subject: certificate.subject.clone(),
         serial: certificate.serial.clone(),
