@@ -4,9 +4,10 @@
 //! single PEM certificate or DER) into owned summaries, bounded in size and count,
 //! and exposes the subscriber's P-256 public key for ES256 verification.
 //!
-//! TODO: TNAuthList decoding (RFC 8226), path validation to STI-CA trust anchors
-//! and CRL checks are not built yet. Until they are, a caller must not treat a
-//! parsed certificate as trusted.
+//! It also decodes TNAuthList (RFC 8226) and JWT claim constraints (RFC 8226,
+//! RFC 9118), validates paths to STI trust anchors at an explicit time, checks
+//! revocation against CRLs, and keeps the trust anchors in a store that reloads
+//! atomically.
 
 mod crl;
 mod parse;
@@ -16,8 +17,8 @@ mod validate;
 
 pub use crl::{CrlError, CrlPolicy, CrlStore, MAX_CRL_DIRECTORY_FILES, MAX_CRL_FILE_BYTES};
 pub use parse::{
-    Certificate, Error, MAX_BUNDLE_BYTES, MAX_BUNDLE_CERTIFICATES, MAX_CHAIN_BYTES,
-    MAX_CHAIN_CERTIFICATES, parse_bundle, parse_chain,
+    Certificate, CrlDistributionPoint, Error, MAX_BUNDLE_BYTES, MAX_BUNDLE_CERTIFICATES,
+    MAX_CHAIN_BYTES, MAX_CHAIN_CERTIFICATES, parse_bundle, parse_chain,
 };
 pub use trust::{MAX_DIRECTORY_FILES, SharedTrustStore, TrustError, TrustSources, TrustStore};
 pub use validate::{

@@ -1,9 +1,15 @@
 //! Certificate documents as x5u repositories serve them: a PEM chain, one PEM
 //! certificate or one DER certificate.
 
+use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY};
 use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::tnauthlist::{
+    self, JwtClaimConstraints, JwtClaimConstraintsError, OID_ENHANCED_JWT_CLAIM_CONSTRAINTS,
+    OID_JWT_CLAIM_CONSTRAINTS, OID_TN_AUTH_LIST, TnAuthList, TnAuthListError,
+};
 
 /// The largest certificate document accepted, in bytes, matching the x5u fetch limit.
 pub const MAX_CHAIN_BYTES: usize = 64 * 1024;
@@ -51,7 +57,32 @@ pub struct Certificate {
     pub key_algorithm: String,
     /// The subject public key bits: the SEC1 point for an EC key.
     pub public_key: Vec<u8>,
+    /// The signature algorithm OID.
+    pub signature_algorithm: String,
+    /// basicConstraints cA.
+    pub is_ca: bool,
+    /// The keyUsage bits set, by name, empty when the extension is absent.
+    pub key_usage: Vec<&'static str>,
+    /// The TNAuthList (RFC 8226): absent, decoded, or malformed with the reason.
+    pub tn_auth_list: Option<Result<TnAuthList, TnAuthListError>>,
+    /// The JWT claim constraints (RFC 8226 id-pe 27 or RFC 9118 id-pe 33).
+    pub jwt_claim_constraints: Option<Result<JwtClaimConstraints, JwtClaimConstraintsError>>,
+    /// The CRL distribution points.
+    pub crl_distribution_points: Vec<CrlDistributionPoint>,
+    /// The certificate policy OIDs.
+    pub policies: Vec<String>,
+    /// Every extension, by OID, with its criticality, in certificate order.
+    pub extensions: Vec<(String, bool)>,
     p256: bool,
+}
+
+/// One CRL distribution point: where the CRL is and who signs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CrlDistributionPoint {
+    /// The URIs of the distribution point's full name.
+    pub uris: Vec<String>,
+    /// The cRLIssuer directory names, present for an indirect CRL.
+    pub crl_issuers: Vec<String>,
 }
 
 impl Certificate {
@@ -156,7 +187,12 @@ fn parse_der(index: usize, der: &[u8]) -> Result<Certificate, Error> {
         _ => spki.algorithm.algorithm.to_id_string(),
     };
 
-    Ok(Certificate {
+    let extensions = parsed
+        .extensions()
+        .iter()
+        .map(|extension| (extension.oid.to_id_string(), extension.critical))
+        .collect();
+    let mut certificate = Certificate {
         der: der.to_vec(),
         subject: parsed.subject().to_string(),
         issuer: parsed.issuer().to_string(),
@@ -165,8 +201,96 @@ fn parse_der(index: usize, der: &[u8]) -> Result<Certificate, Error> {
         not_after: parsed.validity().not_after.timestamp(),
         key_algorithm,
         public_key: spki.subject_public_key.data.to_vec(),
+        signature_algorithm: parsed.signature_algorithm.algorithm.to_id_string(),
+        is_ca: parsed.is_ca(),
+        key_usage: key_usage_names(&parsed),
+        tn_auth_list: None,
+        jwt_claim_constraints: None,
+        crl_distribution_points: Vec::new(),
+        policies: Vec::new(),
+        extensions,
         p256,
-    })
+    };
+    read_extensions(&parsed, &mut certificate);
+    Ok(certificate)
+}
+
+/// Decodes the SHAKEN extensions, the CRL distribution points and the policies.
+fn read_extensions(parsed: &X509Certificate<'_>, certificate: &mut Certificate) {
+    for extension in parsed.extensions() {
+        let oid = extension.oid.to_id_string();
+        match (oid.as_str(), extension.parsed_extension()) {
+            (OID_TN_AUTH_LIST, _) => {
+                certificate.tn_auth_list = Some(tnauthlist::decode(extension.value))
+            }
+            (OID_JWT_CLAIM_CONSTRAINTS, _) => {
+                certificate.jwt_claim_constraints =
+                    Some(tnauthlist::decode_jwt_claim_constraints(extension.value));
+            }
+            (OID_ENHANCED_JWT_CLAIM_CONSTRAINTS, _) => {
+                certificate.jwt_claim_constraints = Some(
+                    tnauthlist::decode_enhanced_jwt_claim_constraints(extension.value),
+                );
+            }
+            (_, ParsedExtension::CRLDistributionPoints(points)) => {
+                certificate.crl_distribution_points =
+                    points.iter().map(distribution_point).collect();
+            }
+            (_, ParsedExtension::CertificatePolicies(policies)) => {
+                certificate.policies = policies
+                    .iter()
+                    .map(|p| p.policy_id.to_id_string())
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+}
+
+fn distribution_point(
+    point: &x509_parser::extensions::CRLDistributionPoint<'_>,
+) -> CrlDistributionPoint {
+    let uris = match &point.distribution_point {
+        Some(DistributionPointName::FullName(names)) => names
+            .iter()
+            .filter_map(|name| match name {
+                GeneralName::URI(uri) => Some((*uri).to_owned()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let crl_issuers = point
+        .crl_issuer
+        .iter()
+        .flatten()
+        .filter_map(|name| match name {
+            GeneralName::DirectoryName(name) => Some(name.to_string()),
+            _ => None,
+        })
+        .collect();
+    CrlDistributionPoint { uris, crl_issuers }
+}
+
+fn key_usage_names(parsed: &X509Certificate<'_>) -> Vec<&'static str> {
+    let Ok(Some(usage)) = parsed.key_usage() else {
+        return Vec::new();
+    };
+    let usage = usage.value;
+    [
+        (usage.digital_signature(), "digitalSignature"),
+        (usage.non_repudiation(), "nonRepudiation"),
+        (usage.key_encipherment(), "keyEncipherment"),
+        (usage.data_encipherment(), "dataEncipherment"),
+        (usage.key_agreement(), "keyAgreement"),
+        (usage.key_cert_sign(), "keyCertSign"),
+        (usage.crl_sign(), "cRLSign"),
+        (usage.encipher_only(), "encipherOnly"),
+        (usage.decipher_only(), "decipherOnly"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect()
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -14,6 +14,6 @@ mod verify;
 
 pub use verdict::{SipResponse, Verstat, response_for};
 pub use verify::{
-    CertificateError, CertificateSource, Failure, SUPPORTED_PPT, Verdict, VerifyPolicy,
-    VerifyRequest, verify_request,
+    CertificateError, CertificateSource, Failure, SUPPORTED_PPT, SignerCertificate, Verdict,
+    VerifyPolicy, VerifyRequest, verify_request,
 };

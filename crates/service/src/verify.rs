@@ -6,8 +6,9 @@
 //! enough, and otherwise the failure that got furthest through the checks is
 //! reported, since it says the most about what went wrong.
 
+use cert::tnauthlist::{Coverage, TnAuthList};
 use passport::{
-    Attestation, Check, CompactValues, Decoded, Error, IdentityHeader, Options, PPT_DIV,
+    Attestation, Check, CompactValues, Decoded, Error, IdentityHeader, Options, Orig, PPT_DIV,
     RequestIdentities, Token, VerifyingKey, Warning, tn,
 };
 
@@ -31,10 +32,36 @@ pub enum CertificateError {
     Unsupported(String),
 }
 
-/// Source of the signer's public key for an `x5u` URL.
+/// Source of the signer's certificate for an `x5u` URL.
 pub trait CertificateSource {
-    /// Returns the validated public key of the first certificate at `x5u`.
-    fn key_for(&self, x5u: &str) -> Result<VerifyingKey, CertificateError>;
+    /// Returns the first certificate at `x5u`, its path already validated.
+    fn certificate_for(&self, x5u: &str) -> Result<SignerCertificate, CertificateError>;
+}
+
+/// What verification needs of a validated signer certificate: its public key,
+/// parsed once, and its TNAuthList.
+#[derive(Debug)]
+pub struct SignerCertificate {
+    /// The P-256 public key.
+    pub key: VerifyingKey,
+    /// The TNAuthList, absent or malformed with the reason.
+    pub tn_auth_list: Option<Result<TnAuthList, String>>,
+}
+
+impl SignerCertificate {
+    /// Takes the key and TNAuthList of a parsed certificate.
+    pub fn from_certificate(certificate: &cert::Certificate) -> Result<Self, CertificateError> {
+        let point = certificate
+            .p256_public_key()
+            .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
+        let key = VerifyingKey::from_sec1(point)
+            .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
+        let tn_auth_list = certificate
+            .tn_auth_list
+            .clone()
+            .map(|list| list.map_err(|error| error.to_string()));
+        Ok(SignerCertificate { key, tn_auth_list })
+    }
 }
 
 /// What the verifier needs from a SIP or HTTP request.
@@ -200,11 +227,14 @@ fn verify_one(
         Err(error) => return Outcome::Failed(error),
     };
 
-    let key = match certificates.key_for(checked.x5u()) {
-        Ok(key) => key,
+    let signer = match certificates.certificate_for(checked.x5u()) {
+        Ok(signer) => signer,
         Err(error) => return Outcome::CertificateFailed(error),
     };
-    match checked.verify_signature(&key) {
+    if let Err(error) = check_tn_authority(&signer, &checked.claims_unverified().orig) {
+        return Outcome::CertificateFailed(error);
+    }
+    match checked.verify_signature(&signer.key) {
         Ok(verified) => Outcome::Passed(Box::new(verified)),
         Err(error) => Outcome::Failed(error),
     }
@@ -242,4 +272,39 @@ fn decode(
         }
         other => Err(other),
     })
+}
+
+/// Checks that the signer's certificate has a TNAuthList (ATIS-1000080 requires
+/// one) that covers the calling number, or carries an SPC: a SHAKEN service
+/// provider certificate names only its SPC and may sign for any of its numbers
+/// (RFC 8226 section 9, RFC 9060 for number-based certificates).
+fn check_tn_authority(signer: &SignerCertificate, orig: &Orig) -> Result<(), CertificateError> {
+    let list = match &signer.tn_auth_list {
+        None => {
+            return Err(CertificateError::Unsupported(
+                "the signer's certificate has no TNAuthList, which SHAKEN requires".to_owned(),
+            ));
+        }
+        Some(Err(reason)) => {
+            return Err(CertificateError::Unsupported(format!(
+                "the signer's certificate has a malformed TNAuthList: {reason}"
+            )));
+        }
+        Some(Ok(list)) => list,
+    };
+    let covered = match orig {
+        Orig::Tn(number) => {
+            let canonical = tn::canonicalize(number).unwrap_or_else(|_| number.clone());
+            list.covers(&canonical) != Coverage::No
+        }
+        // A URI identity can only rest on an SPC.
+        Orig::Uri(_) => list.spc().is_some(),
+    };
+    if covered {
+        Ok(())
+    } else {
+        Err(CertificateError::Unsupported(
+            "the signer's TNAuthList does not cover the calling number".to_owned(),
+        ))
+    }
 }

@@ -16,10 +16,10 @@
 use std::path::{Path, PathBuf};
 
 use passport::tn::{NationalRule, NumberPolicy};
-use passport::{Check, Options, Profile, SigningKey, VerifyingKey, base64url};
+use passport::{Check, Options, Profile, SigningKey, base64url};
 use service::{
-    CertificateError, CertificateSource, Verdict, VerifyPolicy, VerifyRequest, Verstat,
-    verify_request,
+    CertificateError, CertificateSource, SignerCertificate, Verdict, VerifyPolicy, VerifyRequest,
+    Verstat, verify_request,
 };
 
 const T0: i64 = 1_796_396_400;
@@ -83,7 +83,7 @@ fn claims_with(attest: &str, iat: &str, orig: &str, origid: &str) -> String {
 struct TestRepository;
 
 impl CertificateSource for TestRepository {
-    fn key_for(&self, x5u: &str) -> Result<VerifyingKey, CertificateError> {
+    fn certificate_for(&self, x5u: &str) -> Result<SignerCertificate, CertificateError> {
         if !x5u.starts_with("https://cert.example.") {
             return Err(CertificateError::Unavailable(format!(
                 "no repository at {x5u}"
@@ -92,7 +92,7 @@ impl CertificateSource for TestRepository {
         let chain =
             cert::parse_chain(&std::fs::read(testdata("synthetic/syn-x5u-ee-123J.pem")).unwrap())
                 .unwrap();
-        Ok(VerifyingKey::from_sec1(chain[0].p256_public_key().unwrap()).unwrap())
+        SignerCertificate::from_certificate(&chain[0])
     }
 }
 

@@ -11,10 +11,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use passport::{Options, Profile, VerifyingKey};
+use passport::{Options, Profile};
 use serde_json::Value;
 use service::{
-    CertificateError, CertificateSource, VerifyPolicy, VerifyRequest, Verstat, verify_request,
+    CertificateError, CertificateSource, SignerCertificate, VerifyPolicy, VerifyRequest, Verstat,
+    verify_request,
 };
 
 /// Vectors whose expected result depends on certificate path validation,
@@ -46,7 +47,7 @@ struct MappedFiles {
 }
 
 impl CertificateSource for MappedFiles {
-    fn key_for(&self, x5u: &str) -> Result<VerifyingKey, CertificateError> {
+    fn certificate_for(&self, x5u: &str) -> Result<SignerCertificate, CertificateError> {
         let path = self
             .files
             .get(x5u)
@@ -55,11 +56,7 @@ impl CertificateSource for MappedFiles {
             .map_err(|error| CertificateError::Unavailable(error.to_string()))?;
         cert::validate_path(&chain, &self.anchors, self.at)
             .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
-        let point = chain[0]
-            .p256_public_key()
-            .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
-        VerifyingKey::from_sec1(point)
-            .map_err(|error| CertificateError::Unsupported(error.to_string()))
+        SignerCertificate::from_certificate(&chain[0])
     }
 }
 

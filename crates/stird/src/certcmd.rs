@@ -2,15 +2,32 @@
 
 use std::path::PathBuf;
 
-use cert::{TrustSources, TrustStore, validate_path};
+use cert::tnauthlist::TnEntry;
+use cert::{Certificate, TrustSources, TrustStore, validate_path};
 use clap::Subcommand;
+use serde_json::{Value, json};
 
 use crate::{InputError, Outcome, read_file, timearg};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Show a certificate or chain: names, validity, key, TNAuthList, CRL
+    /// distribution points and policies.
+    #[command(
+        after_help = "Exit status: 0 whenever the certificates parse, even with a malformed extension, which the output reports; 2 when they do not parse."
+    )]
+    Inspect(InspectArgs),
     /// Validate a certificate chain up to the STI trust anchors.
     Verify(VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// A certificate or chain: PEM with one or more certificates, or one DER certificate.
+    file: PathBuf,
 }
 
 /// STI trust anchors: the STI-CA roots, never the TLS roots of the system.
@@ -54,7 +71,137 @@ pub struct VerifyArgs {
 
 pub fn run(command: &Command) -> Result<Outcome, InputError> {
     match command {
+        Command::Inspect(args) => inspect(args),
         Command::Verify(args) => verify(args),
+    }
+}
+
+fn inspect(args: &InspectArgs) -> Result<Outcome, InputError> {
+    let certificates = cert::parse_bundle(&read_file(&args.file, "certificate")?)
+        .map_err(|error| format!("certificate {}: {error}", args.file.display()))?;
+    let documents: Vec<Value> = certificates.iter().map(describe).collect();
+    if args.json {
+        let output = if documents.len() == 1 {
+            documents.into_iter().next().unwrap_or_default()
+        } else {
+            Value::Array(documents)
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&output).unwrap_or_default()
+        );
+        return Ok(Outcome::Valid);
+    }
+    for (index, (certificate, document)) in certificates.iter().zip(&documents).enumerate() {
+        if certificates.len() > 1 {
+            println!("certificate {index}");
+        }
+        print_certificate(certificate, document);
+    }
+    Ok(Outcome::Valid)
+}
+
+/// Describes a certificate as JSON, the form both outputs print from.
+fn describe(certificate: &Certificate) -> Value {
+    let tn_auth_list = match &certificate.tn_auth_list {
+        None => Value::Null,
+        Some(Ok(list)) => Value::Array(list.entries().iter().map(tn_entry).collect()),
+        Some(Err(error)) => json!({ "error": error.to_string() }),
+    };
+    let jwt_claim_constraints = match &certificate.jwt_claim_constraints {
+        None => Value::Null,
+        Some(Ok(constraints)) => json!({
+            "mustInclude": constraints.must_include,
+            "permittedValues": constraints.permitted_values.iter().map(|(claim, values)| json!({ "claim": claim, "values": values })).collect::<Vec<_>>(),
+            "mustExclude": constraints.must_exclude,
+        }),
+        Some(Err(error)) => json!({ "error": error.to_string() }),
+    };
+    json!({
+        "subject": certificate.subject,
+        "issuer": certificate.issuer,
+        "serial": certificate.serial,
+        "not_before": timearg::format_utc(certificate.not_before),
+        "not_after": timearg::format_utc(certificate.not_after),
+        "key": certificate.key_algorithm,
+        "signature_algorithm": certificate.signature_algorithm,
+        "ca": certificate.is_ca,
+        "key_usage": certificate.key_usage,
+        "tn_auth_list": tn_auth_list,
+        "jwt_claim_constraints": jwt_claim_constraints,
+        "crl_distribution_points": certificate.crl_distribution_points.iter().map(|point| json!({ "uris": point.uris, "crl_issuers": point.crl_issuers })).collect::<Vec<_>>(),
+        "policies": certificate.policies,
+        "extensions": certificate.extensions.iter().map(|(oid, critical)| json!({ "oid": oid, "critical": critical })).collect::<Vec<_>>(),
+    })
+}
+
+fn tn_entry(entry: &TnEntry) -> Value {
+    match entry {
+        TnEntry::Spc(spc) => json!({ "spc": spc }),
+        TnEntry::Range { start, count } => json!({ "range": { "start": start, "count": count } }),
+        TnEntry::One(number) => json!({ "one": number }),
+    }
+}
+
+fn print_certificate(certificate: &Certificate, document: &Value) {
+    println!("  subject: {}", certificate.subject);
+    println!("  issuer: {}", certificate.issuer);
+    println!("  serial: {}", certificate.serial);
+    println!(
+        "  validity: {} to {}",
+        document["not_before"].as_str().unwrap_or_default(),
+        document["not_after"].as_str().unwrap_or_default()
+    );
+    println!("  key: {}", certificate.key_algorithm);
+    println!(
+        "  signature algorithm: {}",
+        oid_name(&certificate.signature_algorithm)
+    );
+    println!("  CA: {}", certificate.is_ca);
+    println!(
+        "  key usage: {}",
+        if certificate.key_usage.is_empty() {
+            "(absent)".to_owned()
+        } else {
+            certificate.key_usage.join(", ")
+        }
+    );
+    match &certificate.tn_auth_list {
+        None => println!("  TNAuthList: (absent)"),
+        Some(Ok(_)) => println!("  TNAuthList: {}", document["tn_auth_list"]),
+        Some(Err(error)) => println!("  TNAuthList: MALFORMED: {error}"),
+    }
+    if certificate.jwt_claim_constraints.is_some() {
+        println!(
+            "  JWT claim constraints: {}",
+            document["jwt_claim_constraints"]
+        );
+    }
+    for point in &certificate.crl_distribution_points {
+        println!(
+            "  CRL distribution point: {} (CRL issuer: {})",
+            point.uris.join(", "),
+            if point.crl_issuers.is_empty() {
+                "the certificate's issuer".to_owned()
+            } else {
+                point.crl_issuers.join("; ")
+            }
+        );
+    }
+    println!(
+        "  policies: {}",
+        if certificate.policies.is_empty() {
+            "(absent)".to_owned()
+        } else {
+            certificate.policies.join(", ")
+        }
+    );
+    for (oid, critical) in &certificate.extensions {
+        println!(
+            "  extension: {}{}",
+            oid_name(oid),
+            if *critical { " (critical)" } else { "" }
+        );
     }
 }
 
@@ -90,4 +237,30 @@ fn verify(args: &VerifyArgs) -> Result<Outcome, InputError> {
             Ok(Outcome::Invalid)
         }
     }
+}
+
+/// Returns a readable name for the OIDs found in SHAKEN certificates, or the OID.
+fn oid_name(oid: &str) -> String {
+    let name = match oid {
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
+        "2.5.29.14" => "subjectKeyIdentifier",
+        "2.5.29.15" => "keyUsage",
+        "2.5.29.17" => "subjectAltName",
+        "2.5.29.19" => "basicConstraints",
+        "2.5.29.31" => "cRLDistributionPoints",
+        "2.5.29.32" => "certificatePolicies",
+        "2.5.29.35" => "authorityKeyIdentifier",
+        "2.5.29.37" => "extKeyUsage",
+        "1.3.6.1.5.5.7.1.1" => "authorityInfoAccess",
+        "1.3.6.1.5.5.7.1.26" => "TNAuthList",
+        "1.3.6.1.5.5.7.1.27" => "JWTClaimConstraints",
+        "1.3.6.1.5.5.7.1.33" => "EnhancedJWTClaimConstraints",
+        _ => return oid.to_owned(),
+    };
+    format!("{name} ({oid})")
 }

@@ -29,7 +29,7 @@ enum Command {
     Verify(verify::Args),
     /// Decode an Identity header field by field, verifying nothing.
     Inspect(inspect::Args),
-    /// Certificate commands: validate a chain.
+    /// Certificate commands: inspect and validate.
     #[command(subcommand)]
     Cert(certcmd::Command),
 }

@@ -3,8 +3,11 @@
 use std::path::PathBuf;
 
 use passport::tn::{NationalRule, NumberPolicy};
-use passport::{Options, Profile, VerifyingKey};
-use service::{CertificateError, CertificateSource, VerifyPolicy, VerifyRequest, verify_request};
+use passport::{Options, Profile};
+use service::{
+    CertificateError, CertificateSource, SignerCertificate, VerifyPolicy, VerifyRequest,
+    verify_request,
+};
 
 use crate::certcmd::TrustArgs;
 use crate::{InputError, Outcome, read_file, timearg};
@@ -144,7 +147,7 @@ struct GivenCertificate<'a> {
 }
 
 impl CertificateSource for GivenCertificate<'_> {
-    fn key_for(&self, _x5u: &str) -> Result<VerifyingKey, CertificateError> {
+    fn certificate_for(&self, _x5u: &str) -> Result<SignerCertificate, CertificateError> {
         if let Some(store) = self.anchors {
             cert::validate_path(self.chain, store.anchors(), self.at)
                 .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
@@ -152,11 +155,7 @@ impl CertificateSource for GivenCertificate<'_> {
         let signer = self.chain.first().ok_or_else(|| {
             CertificateError::Unavailable("the certificate file holds no certificate".to_owned())
         })?;
-        let point = signer
-            .p256_public_key()
-            .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
-        VerifyingKey::from_sec1(point)
-            .map_err(|error| CertificateError::Unsupported(error.to_string()))
+        SignerCertificate::from_certificate(signer)
     }
 }
 

@@ -503,3 +503,84 @@ fn verify_without_certificate_exits_2() {
         stderr(&output)
     );
 }
+
+#[test]
+fn cert_inspect_shows_tnauthlist() {
+    let output = stird(&[
+        "cert",
+        "inspect",
+        "--json",
+        &testdata("certs/real-martini-ee-709J.pem"),
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["tn_auth_list"], serde_json::json!([{"spc": "709J"}]));
+    assert_eq!(
+        json["policies"],
+        serde_json::json!(["2.16.840.1.114569.1.1.3"])
+    );
+    assert_eq!(
+        json["crl_distribution_points"][0]["uris"][0],
+        "https://authenticate-api.iconectiv.com/download/v1/crl"
+    );
+    assert_eq!(json["key_usage"], serde_json::json!(["digitalSignature"]));
+    assert_eq!(json["not_after"], "2023-10-21T17:35:16Z");
+}
+
+#[test]
+fn cert_inspect_reports_malformed_extension() {
+    let output = stird(&["cert", "inspect", &testdata("certs/libstirshaken-sp.pem")]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("TNAuthList: MALFORMED"), "{text}");
+}
+
+#[test]
+fn cert_inspect_chain_lists_each() {
+    let output = stird(&[
+        "cert",
+        "inspect",
+        &testdata("certs/real-martini-x5u-chain.pem"),
+    ]);
+    let text = stdout(&output);
+    assert!(text.contains("certificate 0"), "{text}");
+    assert!(text.contains("certificate 1"), "{text}");
+    assert!(text.contains("Martini Security SHAKEN G2"), "{text}");
+}
+
+#[test]
+fn verify_rejects_certificate_without_tnauthlist() {
+    let chain = testdata("synthetic/syn-x5u-ee-no-tnauthlist.pem");
+    let key = testdata("synthetic/syn-ee-no-tnauthlist.key.pem");
+    let signed = stird(&[
+        "sign",
+        "--key",
+        &key,
+        "--x5u",
+        X5U,
+        "--attest",
+        "A",
+        "--orig",
+        "12025550100",
+        "--dest",
+        "12025550101",
+        "--iat",
+        T0,
+    ]);
+    let identity = stdout(&signed);
+    let output = stird(&[
+        "verify",
+        "--identity",
+        identity.trim(),
+        "--x5u-file",
+        &chain,
+        "--ca-file",
+        &testdata("synthetic/syn-root.pem"),
+        "--at",
+        T0,
+    ]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("no TNAuthList"), "{text}");
+    assert!(text.contains("sip response: 437"), "{text}");
+}
