@@ -229,7 +229,7 @@ pub(crate) fn validate_chain<'a>(
     }
 
     let pool: Vec<&Certificate> = chain.iter().skip(1).chain(extra.iter().copied()).collect();
-    let path = build_path(leaf, &pool, anchors)?;
+    let path = build_path(leaf, &pool, anchors, at)?;
 
     for (depth, certificate) in path.iter().enumerate() {
         let parsed = parse(certificate)?;
@@ -254,6 +254,7 @@ fn build_path<'a>(
     leaf: &'a Certificate,
     pool: &[&'a Certificate],
     anchors: &'a [Certificate],
+    at: i64,
 ) -> Result<Vec<&'a Certificate>, ValidationError> {
     let mut path = vec![leaf];
     loop {
@@ -267,8 +268,7 @@ fn build_path<'a>(
         let current_parsed = parse(current)?;
 
         let mut signature_error = None;
-        let mut issuer = None;
-        // Anchors come first, so a path ends at the first trusted issuer.
+        let mut issuers = Vec::new();
         for candidate in anchors.iter().chain(pool.iter().copied()) {
             if path.iter().any(|c| c.der == candidate.der) {
                 continue;
@@ -280,15 +280,23 @@ fn build_path<'a>(
                 continue;
             }
             match check_signature(current, &current_parsed, &candidate_parsed) {
-                Ok(()) => {
-                    issuer = Some(candidate);
-                    break;
-                }
+                Ok(()) => issuers.push(candidate),
                 Err(error) => {
                     signature_error.get_or_insert(error);
                 }
             }
         }
+        // CAs re-issue their certificates with the same name and key, so several
+        // candidates can verify. Prefer a trust anchor, then one valid at `at`,
+        // then the one that expires last.
+        let is_anchor = |c: &Certificate| anchors.iter().any(|anchor| anchor.der == c.der);
+        let issuer = issuers.into_iter().max_by_key(|c| {
+            (
+                is_anchor(c),
+                c.not_before <= at && at <= c.not_after,
+                c.not_after,
+            )
+        });
 
         let Some(issuer) = issuer else {
             if let Some(error) = signature_error {
@@ -305,31 +313,47 @@ fn build_path<'a>(
             });
         };
         path.push(issuer);
-        if anchors.iter().any(|anchor| anchor.der == issuer.der) {
+        if is_anchor(issuer) {
             return Ok(path);
         }
     }
 }
 
-/// Names match byte for byte. RFC 5280 section 7.1 allows a looser comparison;
-/// every chain of the SHAKEN corpus matches exactly, as issuers copy names.
+/// Reports whether `issuer` may have issued `child`: the names match byte for
+/// byte, and the child's authorityKeyIdentifier, where present, names the
+/// issuer's key identifier and serial number (RFC 5280 section 4.2.1.1).
+///
+/// RFC 5280 section 7.1 allows a looser name comparison; every chain of the
+/// SHAKEN corpus matches exactly, as issuers copy names.
 fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
     if child.issuer().as_raw() != issuer.subject().as_raw() {
         return false;
     }
-    match (authority_key_id(child), subject_key_id(issuer)) {
-        (Some(authority), Some(subject)) => authority == subject,
+    let Some(authority) = authority_key(child) else {
+        return true;
+    };
+    let key_matches = match (authority.key_identifier.as_ref(), subject_key_id(issuer)) {
+        (Some(authority), Some(subject)) => authority.0 == subject,
         _ => true,
-    }
+    };
+    let serial_matches = authority
+        .authority_cert_serial
+        .is_none_or(|serial| trim_zeros(serial) == trim_zeros(issuer.raw_serial()));
+    key_matches && serial_matches
 }
 
-fn authority_key_id<'a>(certificate: &'a X509Certificate<'_>) -> Option<&'a [u8]> {
+fn trim_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    bytes.get(start..).unwrap_or_default()
+}
+
+fn authority_key<'a>(
+    certificate: &'a X509Certificate<'_>,
+) -> Option<&'a x509_parser::extensions::AuthorityKeyIdentifier<'a>> {
     certificate
         .iter_extensions()
-        .find_map(|extension| match &extension.parsed_extension() {
-            x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki) => {
-                aki.key_identifier.as_ref().map(|id| id.0)
-            }
+        .find_map(|extension| match extension.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(aki) => Some(aki),
             _ => None,
         })
 }
