@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 use cert::tnauthlist::TnEntry;
-use cert::{Certificate, TrustSources, TrustStore, validate_path};
+use cert::{
+    Certificate, CrlPolicy, CrlStore, Revocation, TrustSources, TrustStore, ValidatedPath,
+    ValidationError, validate_path, validate_path_with_crls,
+};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -57,10 +60,68 @@ impl TrustArgs {
     }
 }
 
+/// CRLs for revocation checks, and what to do when one is missing or stale.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CrlArgs {
+    /// CRL file: DER, or PEM with X509 CRL blocks and the CRL signer's
+    /// CERTIFICATE; repeatable.
+    #[arg(long = "crl-file", value_name = "FILE")]
+    pub crl_files: Vec<PathBuf>,
+    /// Directory of CRL files (.crl, .pem, .der); repeatable.
+    #[arg(long = "crl-dir", value_name = "DIR")]
+    pub crl_dirs: Vec<PathBuf>,
+    /// Hours past a CRL's nextUpdate during which it is still used.
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    pub crl_grace: u32,
+    /// Accept a certificate whose named CRL was not given, instead of rejecting it.
+    #[arg(long)]
+    pub crl_optional: bool,
+}
+
+impl CrlArgs {
+    /// Loads the CRLs, or returns `None` when none was named.
+    pub fn load(&self) -> Result<Option<CrlStore>, InputError> {
+        if self.crl_files.is_empty() && self.crl_dirs.is_empty() {
+            return Ok(None);
+        }
+        let policy = CrlPolicy {
+            stale_grace: i64::from(self.crl_grace) * 3600,
+            require_crl: !self.crl_optional,
+        };
+        CrlStore::load(&self.crl_files, &self.crl_dirs, policy)
+            .map(Some)
+            .map_err(|error| InputError(format!("CRLs: {error}")))
+    }
+}
+
+/// Validates a chain, with revocation when CRLs were given.
+pub fn validate(
+    chain: &[Certificate],
+    anchors: &TrustStore,
+    crls: Option<&CrlStore>,
+    at: i64,
+) -> Result<ValidatedPath, ValidationError> {
+    match crls {
+        Some(crls) => validate_path_with_crls(chain, anchors.anchors(), crls, at),
+        None => validate_path(chain, anchors.anchors(), at),
+    }
+}
+
+/// Describes the revocation status for output.
+pub fn describe_revocation(revocation: &Revocation) -> String {
+    match revocation {
+        Revocation::NotChecked => "not checked (no CRL given)".to_owned(),
+        Revocation::Checked { notes } if notes.is_empty() => "checked, not revoked".to_owned(),
+        Revocation::Checked { notes } => format!("checked, not revoked; {}", notes.join("; ")),
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
     trust: TrustArgs,
+    #[command(flatten)]
+    crls: CrlArgs,
     /// Validation time: Unix seconds or RFC 3339; now when absent.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
@@ -210,6 +271,7 @@ fn verify(args: &VerifyArgs) -> Result<Outcome, InputError> {
         return Err("give the STI trust anchors with --ca-file or --ca-dir".into());
     }
     let store = args.trust.load()?;
+    let crls = args.crls.load()?;
     let chain = cert::parse_chain(&read_file(&args.chain, "certificate chain")?)
         .map_err(|error| format!("certificate chain {}: {error}", args.chain.display()))?;
     let at = match &args.at {
@@ -217,7 +279,7 @@ fn verify(args: &VerifyArgs) -> Result<Outcome, InputError> {
         None => timearg::now(),
     };
 
-    match validate_path(&chain, store.anchors(), at) {
+    match validate(&chain, &store, crls.as_ref(), at) {
         Ok(path) => {
             println!("result: valid at {} ({at})", timearg::format_utc(at));
             for (depth, certificate) in path.certificates.iter().enumerate() {
@@ -228,7 +290,7 @@ fn verify(args: &VerifyArgs) -> Result<Outcome, InputError> {
                 };
                 println!("  {depth}: {role}: {certificate}");
             }
-            println!("revocation: not checked (no CRL given)");
+            println!("revocation: {}", describe_revocation(&path.revocation));
             Ok(Outcome::Valid)
         }
         Err(error) => {

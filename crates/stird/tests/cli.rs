@@ -584,3 +584,102 @@ fn verify_rejects_certificate_without_tnauthlist() {
     assert!(text.contains("no TNAuthList"), "{text}");
     assert!(text.contains("sip response: 437"), "{text}");
 }
+
+#[test]
+fn cert_verify_checks_crl() {
+    let pki = |name: &str| testdata(&format!("pki/{name}"));
+    let run = |chain: &str| {
+        stird(&[
+            "cert",
+            "verify",
+            "--ca-file",
+            &pki("root.pem"),
+            "--crl-file",
+            &pki("crl.pem"),
+            "--crl-file",
+            &pki("crl-signer.pem"),
+            "--at",
+            T0,
+            &pki(chain),
+        ])
+    };
+    let good = run("subscriber-chain.pem");
+    assert_eq!(good.status.code(), Some(0), "{}", stdout(&good));
+    assert!(
+        stdout(&good).contains("revocation: checked, not revoked"),
+        "{}",
+        stdout(&good)
+    );
+
+    let revoked = run("revoked-chain.pem");
+    assert_eq!(revoked.status.code(), Some(1), "{}", stdout(&revoked));
+    assert!(
+        stdout(&revoked).contains("is revoked since"),
+        "{}",
+        stdout(&revoked)
+    );
+    assert!(
+        stdout(&revoked).contains("keyCompromise"),
+        "{}",
+        stdout(&revoked)
+    );
+}
+
+#[test]
+fn verify_revoked_signer_is_437() {
+    let pki = |name: &str| testdata(&format!("pki/{name}"));
+    let signed = stird(&[
+        "sign",
+        "--key",
+        &pki("revoked.key.pem"),
+        "--x5u",
+        X5U,
+        "--attest",
+        "A",
+        "--orig",
+        "12025550100",
+        "--dest",
+        "12025550101",
+        "--iat",
+        T0,
+    ]);
+    let identity = stdout(&signed);
+    let output = stird(&[
+        "verify",
+        "--identity",
+        identity.trim(),
+        "--x5u-file",
+        &pki("revoked-chain.pem"),
+        "--ca-file",
+        &pki("root.pem"),
+        "--crl-file",
+        &pki("crl.pem"),
+        "--crl-file",
+        &pki("crl-signer.pem"),
+        "--at",
+        T0,
+    ]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("sip response: 437"), "{text}");
+    assert!(text.contains("revoked"), "{text}");
+}
+
+#[test]
+fn verify_crl_needs_trust_anchors() {
+    let output = stird(&[
+        "verify",
+        "--identity",
+        &signed(),
+        "--cert",
+        data("signer-chain.pem").to_str().unwrap(),
+        "--crl-file",
+        &testdata("pki/crl.pem"),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("need trust anchors"),
+        "{}",
+        stderr(&output)
+    );
+}
