@@ -175,6 +175,12 @@ impl Checked {
         &self.claims
     }
 
+    /// Returns every claim as decoded JSON, not yet verified, for rules that
+    /// name arbitrary claims, such as a certificate's JWT claim constraints.
+    pub fn payload_unverified(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.decoded.payload
+    }
+
     /// Verifies the ES256 signature over the signing input as received, with the
     /// public key of the first certificate that `x5u` serves (RFC 8225 section 6).
     pub fn verify_signature(self, key: &VerifyingKey) -> Result<Verified, Error> {

@@ -6,7 +6,7 @@
 //! enough, and otherwise the failure that got furthest through the checks is
 //! reported, since it says the most about what went wrong.
 
-use cert::tnauthlist::{Coverage, TnAuthList};
+use cert::tnauthlist::{Coverage, JwtClaimConstraints, TnAuthList};
 use passport::{
     Attestation, Check, CompactValues, Decoded, Error, IdentityHeader, Options, Orig, PPT_DIV,
     RequestIdentities, Token, VerifyingKey, Warning, tn,
@@ -30,6 +30,9 @@ pub enum CertificateError {
     /// The certificate was obtained but is not trusted or not supported:
     /// 437 Unsupported Credential.
     Unsupported(String),
+    /// The PASSporT breaks the JWT claim constraints of the signer's
+    /// certificate, which RFC 8226 section 8 makes it invalid for: 438.
+    ClaimConstraints(String),
 }
 
 /// Source of the signer's certificate for an `x5u` URL.
@@ -46,6 +49,8 @@ pub struct SignerCertificate {
     pub key: VerifyingKey,
     /// The TNAuthList, absent or malformed with the reason.
     pub tn_auth_list: Option<Result<TnAuthList, String>>,
+    /// The JWT claim constraints, absent or malformed with the reason.
+    pub jwt_claim_constraints: Option<Result<JwtClaimConstraints, String>>,
 }
 
 impl SignerCertificate {
@@ -60,7 +65,15 @@ impl SignerCertificate {
             .tn_auth_list
             .clone()
             .map(|list| list.map_err(|error| error.to_string()));
-        Ok(SignerCertificate { key, tn_auth_list })
+        let jwt_claim_constraints = certificate
+            .jwt_claim_constraints
+            .clone()
+            .map(|constraints| constraints.map_err(|error| error.to_string()));
+        Ok(SignerCertificate {
+            key,
+            tn_auth_list,
+            jwt_claim_constraints,
+        })
     }
 }
 
@@ -149,6 +162,11 @@ pub fn verify_request(
                 reason,
                 response: SipResponse::UNSUPPORTED_CREDENTIAL,
             },
+            Outcome::CertificateFailed(CertificateError::ClaimConstraints(reason)) => Failure {
+                check: Check::Certificate,
+                reason,
+                response: SipResponse::INVALID_IDENTITY_HEADER,
+            },
         };
         if furthest
             .as_ref()
@@ -234,6 +252,9 @@ fn verify_one(
     if let Err(error) = check_tn_authority(&signer, &checked.claims_unverified().orig) {
         return Outcome::CertificateFailed(error);
     }
+    if let Err(error) = check_claim_constraints(&signer, checked.payload_unverified()) {
+        return Outcome::CertificateFailed(error);
+    }
     match checked.verify_signature(&signer.key) {
         Ok(verified) => Outcome::Passed(Box::new(verified)),
         Err(error) => Outcome::Failed(error),
@@ -292,6 +313,14 @@ fn check_tn_authority(signer: &SignerCertificate, orig: &Orig) -> Result<(), Cer
         }
         Some(Ok(list)) => list,
     };
+    // ATIS-1000080 gives a SHAKEN certificate a single SPC: a second one makes the
+    // signer's identity ambiguous.
+    let spcs = list.spcs().count();
+    if spcs > 1 {
+        return Err(CertificateError::Unsupported(format!(
+            "the signer's TNAuthList carries {spcs} SPCs; a SHAKEN certificate carries one"
+        )));
+    }
     let covered = match orig {
         Orig::Tn(number) => {
             let canonical = tn::canonicalize(number).unwrap_or_else(|_| number.clone());
@@ -306,5 +335,137 @@ fn check_tn_authority(signer: &SignerCertificate, orig: &Orig) -> Result<(), Cer
         Err(CertificateError::Unsupported(
             "the signer's TNAuthList does not cover the calling number".to_owned(),
         ))
+    }
+}
+
+/// Checks the PASSporT against the JWT claim constraints of the signer's
+/// certificate: each `mustInclude` claim present, each constrained claim with a
+/// permitted value, each `mustExclude` claim absent (RFC 8226 section 8, RFC 9118
+/// section 3). A malformed constraints extension fails, since its rules are unknown.
+fn check_claim_constraints(
+    signer: &SignerCertificate,
+    payload: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), CertificateError> {
+    let constraints = match &signer.jwt_claim_constraints {
+        None => return Ok(()),
+        Some(Err(reason)) => {
+            return Err(CertificateError::Unsupported(format!(
+                "the signer's certificate has malformed JWT claim constraints: {reason}"
+            )));
+        }
+        Some(Ok(constraints)) => constraints,
+    };
+    let broken = |rule: String| Err(CertificateError::ClaimConstraints(rule));
+
+    for claim in &constraints.must_include {
+        if !payload.contains_key(claim) {
+            return broken(format!(
+                "the signer's certificate requires the claim '{claim}', which is missing"
+            ));
+        }
+    }
+    for (claim, permitted) in &constraints.permitted_values {
+        if let Some(value) = payload.get(claim)
+            && !value
+                .as_str()
+                .is_some_and(|text| permitted.iter().any(|p| p == text))
+        {
+            return broken(format!(
+                "claim '{claim}' is {value}; the signer's certificate permits only {permitted:?}"
+            ));
+        }
+    }
+    for claim in &constraints.must_exclude {
+        if payload.contains_key(claim) {
+            return broken(format!(
+                "the signer's certificate forbids the claim '{claim}'"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn signer(tn_auth_list: &[u8], constraints: Option<JwtClaimConstraints>) -> SignerCertificate {
+        let key = passport::SigningKey::from_pem_or_der(include_bytes!(
+            "../../passport/tests/data/signer.key.pem"
+        ))
+        .unwrap()
+        .verifying_key()
+        .unwrap();
+        SignerCertificate {
+            key,
+            tn_auth_list: Some(cert::tnauthlist::decode(tn_auth_list).map_err(|e| e.to_string())),
+            jwt_claim_constraints: constraints.map(Ok),
+        }
+    }
+
+    /// TNAuthList with the one SPC "999X".
+    const ONE_SPC: &[u8] = &[0x30, 0x08, 0xA0, 0x06, 0x16, 0x04, b'9', b'9', b'9', b'X'];
+
+    fn payload(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn two_spcs_rejected() {
+        let two = [
+            0x30, 0x10, 0xA0, 0x06, 0x16, 0x04, b'9', b'9', b'9', b'X', 0xA0, 0x06, 0x16, 0x04,
+            b'8', b'8', b'8', b'Y',
+        ];
+        let error =
+            check_tn_authority(&signer(&two, None), &Orig::Tn("12025550100".into())).unwrap_err();
+        assert!(
+            matches!(&error, CertificateError::Unsupported(reason) if reason.contains("2 SPCs")),
+            "{error:?}"
+        );
+        assert_eq!(
+            check_tn_authority(&signer(ONE_SPC, None), &Orig::Tn("12025550100".into())),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn claim_constraints_enforced() {
+        // The constraints of the RFC 9118 example certificate.
+        let constraints = JwtClaimConstraints {
+            must_include: vec!["confidence".into()],
+            permitted_values: vec![("confidence".into(), vec!["high".into(), "medium".into()])],
+            must_exclude: vec!["priority".into()],
+        };
+        let signer = signer(ONE_SPC, Some(constraints));
+
+        assert_eq!(
+            check_claim_constraints(&signer, &payload(json!({"confidence": "high"}))),
+            Ok(())
+        );
+        let cases = [
+            (json!({}), "requires the claim 'confidence'"),
+            (json!({"confidence": "low"}), "permits only"),
+            (json!({"confidence": 5}), "permits only"),
+            (
+                json!({"confidence": "medium", "priority": "1"}),
+                "forbids the claim 'priority'",
+            ),
+        ];
+        for (claims, message) in cases {
+            let error = check_claim_constraints(&signer, &payload(claims.clone())).unwrap_err();
+            assert!(
+                matches!(&error, CertificateError::ClaimConstraints(reason) if reason.contains(message)),
+                "{claims}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_constraints_accept_anything() {
+        assert_eq!(
+            check_claim_constraints(&signer(ONE_SPC, None), &payload(json!({"x": 1}))),
+            Ok(())
+        );
     }
 }
