@@ -17,6 +17,7 @@ use x509_parser::oid_registry::{
 use x509_parser::prelude::FromDer;
 
 use crate::parse::Certificate;
+use crate::tnauthlist::{Coverage, TnEntry};
 
 /// Maximum number of certificates in a path, anchor included. SHAKEN paths have
 /// three; delegate certificates (RFC 9060) add one or two.
@@ -141,6 +142,10 @@ pub enum ValidationError {
     CrlUntrusted { crl_issuer: String, reason: String },
     #[error("certificate {certificate} signs a CRL but its keyUsage lacks cRLSign")]
     MissingCrlSign { certificate: Named },
+    #[error(
+        "the TNAuthList of certificate {certificate} is not within that of its issuer {issuer}"
+    )]
+    TnAuthListNotEncompassed { certificate: Named, issuer: Named },
 }
 
 /// A validated path: the subscriber certificate first, the trust anchor last.
@@ -241,6 +246,9 @@ pub(crate) fn validate_chain<'a>(
             // Intermediates between this issuer and the leaf certificate.
             let below = u32::try_from(depth - 1).unwrap_or(u32::MAX);
             check_path_len(certificate, &parsed, below)?;
+            if let Some(child) = path.get(depth - 1) {
+                check_tn_auth_list_encompassed(child, certificate)?;
+            }
         }
     }
     Ok(path)
@@ -588,6 +596,52 @@ fn check_subscriber_key_usage(
         }
         _ => Ok(()),
     }
+}
+
+/// Checks that a certificate's TNAuthList lies within its issuer's, where the
+/// issuer has one with telephone numbers (RFC 9060 section 6; checking it at the
+/// verifier is this validator's choice, which the RFC allows). An issuer whose list
+/// has only an SPC encompasses any list, since SPCs do not map to numbers here.
+fn check_tn_auth_list_encompassed(
+    child: &Certificate,
+    issuer: &Certificate,
+) -> Result<(), ValidationError> {
+    let (Some(Ok(issuer_list)), Some(Ok(child_list))) = (&issuer.tn_auth_list, &child.tn_auth_list)
+    else {
+        return Ok(());
+    };
+    let issuer_has_numbers = issuer_list
+        .entries()
+        .iter()
+        .any(|e| !matches!(e, TnEntry::Spc(_)));
+    if !issuer_has_numbers {
+        return Ok(());
+    }
+    let covered = |number: &str| issuer_list.covers(number) == Coverage::Number;
+    for entry in child_list.entries() {
+        let inside = match entry {
+            TnEntry::Spc(spc) => issuer_list.spcs().any(|s| s == spc),
+            TnEntry::One(number) => covered(number),
+            TnEntry::Range { start, count } => {
+                covered(start) && range_end(start, *count).is_some_and(|end| covered(&end))
+            }
+        };
+        if !inside {
+            return Err(ValidationError::TnAuthListNotEncompassed {
+                certificate: named(child),
+                issuer: named(issuer),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Returns the last number of a range, as digits of the start's length.
+fn range_end(start: &str, count: u64) -> Option<String> {
+    let first: u128 = start.parse().ok()?;
+    let last = first.checked_add(u128::from(count))?.checked_sub(1)?;
+    let text = format!("{last:0width$}", width = start.len());
+    (text.len() == start.len()).then_some(text)
 }
 
 /// Checks that a CRL signer's keyUsage, when present, allows cRLSign

@@ -276,3 +276,35 @@ fn crl_loading_errors_named() {
         Err(CrlError::Empty { .. })
     ));
 }
+
+/// 2027-06-01T00:00:00Z: the delegate fixtures are valid from when they were made.
+const DELEGATE_TIME: i64 = 1_811_808_000;
+
+#[test]
+fn delegate_inside_range_validates() {
+    let validated = validate_path(
+        &load("delegate/inside-chain.pem"),
+        &load("root.pem"),
+        DELEGATE_TIME,
+    )
+    .unwrap();
+    assert_eq!(validated.certificates.len(), 3);
+}
+
+#[test]
+fn delegate_outside_range_rejected() {
+    let error = validate_path(
+        &load("delegate/outside-chain.pem"),
+        &load("root.pem"),
+        DELEGATE_TIME,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, ValidationError::TnAuthListNotEncompassed { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("Delegate 12025559999"),
+        "{error}"
+    );
+}
