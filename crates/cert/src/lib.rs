@@ -10,6 +10,7 @@
 //! atomically.
 
 mod crl;
+pub mod lint;
 mod parse;
 pub mod tnauthlist;
 mod trust;

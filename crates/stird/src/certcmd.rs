@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use cert::lint;
 use cert::tnauthlist::TnEntry;
 use cert::{
     Certificate, CrlPolicy, CrlStore, Revocation, TrustSources, TrustStore, ValidatedPath,
@@ -22,6 +23,24 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Validate a certificate chain up to the STI trust anchors.
     Verify(VerifyArgs),
+    /// Check each certificate against the SHAKEN certificate profile
+    /// (ATIS-1000080), the US SHAKEN certificate policy and RFC 5280.
+    #[command(
+        after_help = "Exit status: 0 when no finding has error severity, 1 when one has, 2 when the certificates do not parse. Expiry by now is a notice."
+    )]
+    Lint(LintArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// The time for the expiry notice: Unix seconds or RFC 3339; now when absent.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// A certificate or chain: PEM with one or more certificates, or one DER certificate.
+    file: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -134,7 +153,78 @@ pub fn run(command: &Command) -> Result<Outcome, InputError> {
     match command {
         Command::Inspect(args) => inspect(args),
         Command::Verify(args) => verify(args),
+        Command::Lint(args) => lint_command(args),
     }
+}
+
+fn lint_command(args: &LintArgs) -> Result<Outcome, InputError> {
+    let certificates = cert::parse_bundle(&read_file(&args.file, "certificate")?)
+        .map_err(|error| format!("certificate {}: {error}", args.file.display()))?;
+    let now = match &args.at {
+        Some(text) => timearg::parse(text, "--at")?,
+        None => timearg::now(),
+    };
+    let reports: Vec<(&Certificate, lint::Report)> = certificates
+        .iter()
+        .map(|certificate| {
+            (
+                certificate,
+                lint::lint(certificate, lint::role_of(certificate), now),
+            )
+        })
+        .collect();
+
+    if args.json {
+        let documents: Vec<Value> = reports
+            .iter()
+            .map(|(certificate, report)| {
+                json!({
+                    "subject": certificate.subject,
+                    "serial": certificate.serial,
+                    "role": report.role.as_str(),
+                    "findings": report.findings.iter().map(|finding| json!({
+                        "code": finding.rule.code,
+                        "severity": finding.rule.severity.as_str(),
+                        "source": finding.rule.source,
+                        "rule": finding.rule.statement,
+                        "found": finding.detail,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Value::Array(documents)).unwrap_or_default()
+        );
+    } else {
+        for (index, (certificate, report)) in reports.iter().enumerate() {
+            println!(
+                "certificate {index} ({}): {}",
+                report.role.as_str(),
+                certificate.subject
+            );
+            if report.findings.is_empty() {
+                println!("  clean");
+            }
+            for finding in &report.findings {
+                println!(
+                    "  {:<7} {}: {} Found: {}. [{}]",
+                    finding.rule.severity.as_str(),
+                    finding.rule.code,
+                    finding.rule.statement,
+                    finding.detail,
+                    finding.rule.source
+                );
+            }
+        }
+    }
+
+    let errors = reports.iter().any(|(_, report)| report.has_errors());
+    Ok(if errors {
+        Outcome::Invalid
+    } else {
+        Outcome::Valid
+    })
 }
 
 fn inspect(args: &InspectArgs) -> Result<Outcome, InputError> {

@@ -29,7 +29,7 @@ enum Command {
     Verify(verify::Args),
     /// Decode an Identity header field by field, verifying nothing.
     Inspect(inspect::Args),
-    /// Certificate commands: inspect and validate.
+    /// Certificate commands: inspect, validate and lint.
     #[command(subcommand)]
     Cert(certcmd::Command),
 }

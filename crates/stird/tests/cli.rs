@@ -683,3 +683,41 @@ fn verify_crl_needs_trust_anchors() {
         stderr(&output)
     );
 }
+
+#[test]
+fn cert_lint_exit_status_follows_errors() {
+    let bad = stird(&[
+        "cert",
+        "lint",
+        &testdata("certs/real-noncompliant-bigfattelecom-ee.pem"),
+    ]);
+    let text = stdout(&bad);
+    assert_eq!(bad.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("error   basic_constraints_critical"),
+        "{text}"
+    );
+    assert!(text.contains("[ATIS-1000080 v005 section 6.4.1]"), "{text}");
+
+    let good = stird(&[
+        "cert",
+        "lint",
+        "--at",
+        "1696000000",
+        &testdata("certs/real-martini-x5u-chain.pem"),
+    ]);
+    assert_eq!(good.status.code(), Some(0), "{}", stdout(&good));
+
+    // Expiry by now is a notice, so an expired but compliant chain still exits 0.
+    let expired = stird(&[
+        "cert",
+        "lint",
+        "--json",
+        &testdata("certs/real-martini-x5u-chain.pem"),
+    ]);
+    assert_eq!(expired.status.code(), Some(0));
+    let json: Value = serde_json::from_slice(&expired.stdout).unwrap();
+    assert_eq!(json[0]["findings"][0]["code"], "expired");
+    assert_eq!(json[0]["findings"][0]["severity"], "notice");
+    assert_eq!(json[0]["role"], "end-entity");
+}
