@@ -12,6 +12,7 @@
 mod crl;
 pub mod lint;
 mod parse;
+pub mod pki;
 pub mod tnauthlist;
 mod trust;
 mod validate;

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use cert::lint;
 use cert::tnauthlist::TnEntry;
 use cert::{
     Certificate, CrlPolicy, CrlStore, Revocation, TrustSources, TrustStore, ValidatedPath,
     ValidationError, validate_path, validate_path_with_crls,
 };
+use cert::{lint, pki};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -192,22 +192,22 @@ fn lint_command(args: &LintArgs) -> Result<Outcome, InputError> {
                 })
             })
             .collect();
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&Value::Array(documents)).unwrap_or_default()
         );
     } else {
         for (index, (certificate, report)) in reports.iter().enumerate() {
-            println!(
+            say!(
                 "certificate {index} ({}): {}",
                 report.role.as_str(),
                 certificate.subject
             );
             if report.findings.is_empty() {
-                println!("  clean");
+                say!("  clean");
             }
             for finding in &report.findings {
-                println!(
+                say!(
                     "  {:<7} {}: {} Found: {}. [{}]",
                     finding.rule.severity.as_str(),
                     finding.rule.code,
@@ -237,7 +237,7 @@ fn inspect(args: &InspectArgs) -> Result<Outcome, InputError> {
         } else {
             Value::Array(documents)
         };
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&output).unwrap_or_default()
         );
@@ -245,7 +245,7 @@ fn inspect(args: &InspectArgs) -> Result<Outcome, InputError> {
     }
     for (index, (certificate, document)) in certificates.iter().zip(&documents).enumerate() {
         if certificates.len() > 1 {
-            println!("certificate {index}");
+            say!("certificate {index}");
         }
         print_certificate(certificate, document);
     }
@@ -295,21 +295,21 @@ fn tn_entry(entry: &TnEntry) -> Value {
 }
 
 fn print_certificate(certificate: &Certificate, document: &Value) {
-    println!("  subject: {}", certificate.subject);
-    println!("  issuer: {}", certificate.issuer);
-    println!("  serial: {}", certificate.serial);
-    println!(
+    say!("  subject: {}", certificate.subject);
+    say!("  issuer: {}", certificate.issuer);
+    say!("  serial: {}", certificate.serial);
+    say!(
         "  validity: {} to {}",
         document["not_before"].as_str().unwrap_or_default(),
         document["not_after"].as_str().unwrap_or_default()
     );
-    println!("  key: {}", certificate.key_algorithm);
-    println!(
+    say!("  key: {}", certificate.key_algorithm);
+    say!(
         "  signature algorithm: {}",
         oid_name(&certificate.signature_algorithm)
     );
-    println!("  CA: {}", certificate.is_ca);
-    println!(
+    say!("  CA: {}", certificate.is_ca);
+    say!(
         "  key usage: {}",
         if certificate.key_usage.is_empty() {
             "(absent)".to_owned()
@@ -318,18 +318,18 @@ fn print_certificate(certificate: &Certificate, document: &Value) {
         }
     );
     match &certificate.tn_auth_list {
-        None => println!("  TNAuthList: (absent)"),
-        Some(Ok(_)) => println!("  TNAuthList: {}", document["tn_auth_list"]),
-        Some(Err(error)) => println!("  TNAuthList: MALFORMED: {error}"),
+        None => say!("  TNAuthList: (absent)"),
+        Some(Ok(_)) => say!("  TNAuthList: {}", document["tn_auth_list"]),
+        Some(Err(error)) => say!("  TNAuthList: MALFORMED: {error}"),
     }
     if certificate.jwt_claim_constraints.is_some() {
-        println!(
+        say!(
             "  JWT claim constraints: {}",
             document["jwt_claim_constraints"]
         );
     }
     for point in &certificate.crl_distribution_points {
-        println!(
+        say!(
             "  CRL distribution point: {} (CRL issuer: {})",
             point.uris.join(", "),
             if point.crl_issuers.is_empty() {
@@ -339,7 +339,7 @@ fn print_certificate(certificate: &Certificate, document: &Value) {
             }
         );
     }
-    println!(
+    say!(
         "  policies: {}",
         if certificate.policies.is_empty() {
             "(absent)".to_owned()
@@ -348,7 +348,7 @@ fn print_certificate(certificate: &Certificate, document: &Value) {
         }
     );
     for (oid, critical) in &certificate.extensions {
-        println!(
+        say!(
             "  extension: {}{}",
             oid_name(oid),
             if *critical { " (critical)" } else { "" }
@@ -371,21 +371,21 @@ fn verify(args: &VerifyArgs) -> Result<Outcome, InputError> {
 
     match validate(&chain, &store, crls.as_ref(), at) {
         Ok(path) => {
-            println!("result: valid at {} ({at})", timearg::format_utc(at));
+            say!("result: valid at {} ({at})", timearg::format_utc(at));
             for (depth, certificate) in path.certificates.iter().enumerate() {
                 let role = match depth {
                     0 => "subscriber",
                     _ if depth + 1 == path.certificates.len() => "trust anchor",
                     _ => "intermediate",
                 };
-                println!("  {depth}: {role}: {certificate}");
+                say!("  {depth}: {role}: {certificate}");
             }
-            println!("revocation: {}", describe_revocation(&path.revocation));
+            say!("revocation: {}", describe_revocation(&path.revocation));
             Ok(Outcome::Valid)
         }
         Err(error) => {
-            println!("result: invalid at {} ({at})", timearg::format_utc(at));
-            println!("reason: {error}");
+            say!("result: invalid at {} ({at})", timearg::format_utc(at));
+            say!("reason: {error}");
             Ok(Outcome::Invalid)
         }
     }
@@ -415,4 +415,79 @@ fn oid_name(oid: &str) -> String {
         _ => return oid.to_owned(),
     };
     format!("{name} ({oid})")
+}
+
+/// `stird pki init`: writes a test PKI in the SHAKEN profile.
+#[derive(Debug, clap::Args)]
+pub struct PkiInitArgs {
+    /// The directory to write into; created when missing.
+    dir: PathBuf,
+    /// Service Provider Code of the subscriber certificate (digits and upper-case letters).
+    #[arg(long, default_value = "1234")]
+    spc: String,
+    /// A telephone number range for the TNAuthList, as START:COUNT; repeatable.
+    #[arg(long = "tn-range", value_name = "START:COUNT")]
+    tn_ranges: Vec<String>,
+    /// A single telephone number for the TNAuthList; repeatable.
+    #[arg(long = "tn", value_name = "NUMBER")]
+    tns: Vec<String>,
+    /// Build the subscriber certificate with a defect, for tests; repeatable.
+    #[arg(long = "broken", value_enum, value_name = "DEFECT")]
+    defects: Vec<DefectArg>,
+}
+
+/// A deliberate defect of the test subscriber certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DefectArg {
+    /// Valid from two years to one year ago.
+    Expired,
+    /// Without a TNAuthList.
+    NoTnauthlist,
+    /// keyUsage keyCertSign instead of digitalSignature.
+    WrongKeyUsage,
+    /// Listed as revoked on the CRL.
+    Revoked,
+    /// A P-384 key, which ES256 cannot use.
+    P384,
+}
+
+pub fn pki_init(args: &PkiInitArgs) -> Result<Outcome, InputError> {
+    let tn_ranges = args
+        .tn_ranges
+        .iter()
+        .map(|range| {
+            let invalid = || {
+                InputError(format!(
+                    "--tn-range '{range}' is not START:COUNT, as in 12025550100:100"
+                ))
+            };
+            let (start, count) = range.split_once(':').ok_or_else(invalid)?;
+            let count = count.parse::<u64>().map_err(|_| invalid())?;
+            Ok((start.to_owned(), count))
+        })
+        .collect::<Result<Vec<_>, InputError>>()?;
+    let defects = args
+        .defects
+        .iter()
+        .map(|defect| match defect {
+            DefectArg::Expired => pki::Defect::Expired,
+            DefectArg::NoTnauthlist => pki::Defect::NoTnAuthList,
+            DefectArg::WrongKeyUsage => pki::Defect::WrongKeyUsage,
+            DefectArg::Revoked => pki::Defect::Revoked,
+            DefectArg::P384 => pki::Defect::P384Key,
+        })
+        .collect();
+    let options = pki::PkiOptions {
+        spc: args.spc.clone(),
+        tn_ranges,
+        tns: args.tns.clone(),
+        now: timearg::now(),
+        defects,
+    };
+    let files = pki::build(&options).map_err(|error| InputError(error.to_string()))?;
+    pki::write(&args.dir, &files).map_err(|error| InputError(error.to_string()))?;
+    for file in &files {
+        say!("wrote {}", args.dir.join(file.name).display());
+    }
+    Ok(Outcome::Valid)
 }

@@ -41,14 +41,14 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
         } else {
             Value::Array(documents)
         };
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&output).unwrap_or_default()
         );
     } else {
         for (index, inspection) in inspections.iter().enumerate() {
             if inspections.len() > 1 {
-                println!("Identity header {} of {}", index + 1, inspections.len());
+                say!("Identity header {} of {}", index + 1, inspections.len());
             }
             print_text(inspection);
         }
@@ -108,12 +108,12 @@ fn iat_seconds(inspection: &Inspection) -> Option<i64> {
 }
 
 fn print_text(inspection: &Inspection) {
-    println!("UNVERIFIED: nothing below has been verified.");
-    println!("form: {}", inspection.form);
+    say!("UNVERIFIED: nothing below has been verified.");
+    say!("form: {}", inspection.form);
     if let Some(parameters) = &inspection.parameters {
-        println!("Identity parameters");
-        println!("  info: {}", parameters.info);
-        println!(
+        say!("Identity parameters");
+        say!("  info: {}", parameters.info);
+        say!(
             "  alg: {}",
             parameters
                 .alg
@@ -121,22 +121,22 @@ fn print_text(inspection: &Inspection) {
                 .unwrap_or("(absent, ES256 by default)")
         );
         match &parameters.ppt {
-            Some(ppt) if parameters.ppt_quoted => println!("  ppt: {ppt} (quoted)"),
-            Some(ppt) => println!("  ppt: {ppt}"),
-            None => println!("  ppt: (absent)"),
+            Some(ppt) if parameters.ppt_quoted => say!("  ppt: {ppt} (quoted)"),
+            Some(ppt) => say!("  ppt: {ppt}"),
+            None => say!("  ppt: (absent)"),
         }
         for (name, value) in &parameters.extensions {
-            println!("  {name}: {}", value.as_deref().unwrap_or("(no value)"));
+            say!("  {name}: {}", value.as_deref().unwrap_or("(no value)"));
         }
     }
     print_members("Protected header", inspection.header.as_ref());
     print_members("Claims", inspection.claims.as_ref());
     if let Some(length) = inspection.signature_length {
-        println!("Signature: {length} bytes (ES256 r||s)");
+        say!("Signature: {length} bytes (ES256 r||s)");
     }
 
     let summary = &inspection.summary;
-    println!("Summary");
+    say!("Summary");
     print_field(
         "ppt",
         summary
@@ -158,35 +158,35 @@ fn print_text(inspection: &Inspection) {
     print_field("orig", summary.orig.as_ref());
     print_field("dest", summary.dest.as_ref());
     match iat_seconds(inspection) {
-        Some(iat) => println!("  iat: {iat} ({})", timearg::format_utc(iat)),
+        Some(iat) => say!("  iat: {iat} ({})", timearg::format_utc(iat)),
         None => print_field("iat", summary.iat.as_ref()),
     }
 
     if inspection.findings.is_empty() {
-        println!("Findings: none");
+        say!("Findings: none");
     } else {
-        println!("Findings");
+        say!("Findings");
         for finding in &inspection.findings {
-            println!("  - {finding}");
+            say!("  - {finding}");
         }
     }
-    println!("Not checked: {}", inspection.not_checked.join(", "));
+    say!("Not checked: {}", inspection.not_checked.join(", "));
 }
 
 fn print_members(title: &str, members: Option<&Map<String, Value>>) {
     let Some(members) = members else {
         return;
     };
-    println!("{title}");
+    say!("{title}");
     for (name, value) in members {
-        println!("  {name}: {value}");
+        say!("  {name}: {value}");
     }
 }
 
 fn print_field(name: &str, value: Option<&Value>) {
     match value {
-        Some(Value::String(text)) => println!("  {name}: {text}"),
-        Some(other) => println!("  {name}: {other}"),
-        None => println!("  {name}: (absent)"),
+        Some(Value::String(text)) => say!("  {name}: {text}"),
+        Some(other) => say!("  {name}: {other}"),
+        None => say!("  {name}: (absent)"),
     }
 }

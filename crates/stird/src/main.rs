@@ -7,6 +7,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Writes one line to standard output. A reader that went away (a closed pipe)
+/// or a full disk ends the program with exit status 2 instead of a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::write_line(format_args!($($arg)*))
+    };
+}
+
 mod certcmd;
 mod inspect;
 mod sign;
@@ -32,6 +40,17 @@ enum Command {
     /// Certificate commands: inspect, validate and lint.
     #[command(subcommand)]
     Cert(certcmd::Command),
+    /// Test PKI commands.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PkiCommand {
+    /// Write a test PKI in the SHAKEN profile: root.pem, intermediate.pem,
+    /// subscriber.pem (each with a .key.pem), chain.pem, crl-signer.pem with its
+    /// key, and crl.pem. For tests and demos only.
+    Init(certcmd::PkiInitArgs),
 }
 
 /// The outcome of a command, mapped to the exit status.
@@ -60,6 +79,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Cert(command) => certcmd::run(&command),
+        Command::Pki(PkiCommand::Init(args)) => certcmd::pki_init(&args),
     };
     match result {
         Ok(Outcome::Valid) => ExitCode::SUCCESS,
@@ -75,4 +95,16 @@ fn main() -> ExitCode {
 pub fn read_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>, InputError> {
     std::fs::read(path)
         .map_err(|error| InputError(format!("cannot read {what} {}: {error}", path.display())))
+}
+
+/// Writes a line to standard output, exiting with status 2 when that fails.
+pub fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = writeln!(stdout, "{line}") {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("stird: cannot write the output: {error}");
+        }
+        std::process::exit(2);
+    }
 }

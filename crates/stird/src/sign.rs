@@ -64,7 +64,7 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
     );
     let identity = passport::sign_identity(&key, x5u, Some(PPT_SHAKEN), &claims)
         .map_err(|error| format!("signing failed: {error}"))?;
-    println!("{identity}");
+    say!("{identity}");
     Ok(Outcome::Valid)
 }
 

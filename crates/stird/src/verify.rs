@@ -109,42 +109,43 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
     let verdict = verify_request(&request, &source, &policy);
 
     match &anchors {
-        Some(_) => println!(
+        Some(_) => say!(
             "certificate: {} (path checked against the given trust anchors)",
             signer.subject
         ),
-        None => println!(
+        None => say!(
             "certificate: {} (not validated: no trust anchor was given)",
             signer.subject
         ),
     }
-    println!("verstat: {}", verdict.verstat);
+    say!("verstat: {}", verdict.verstat);
     if let Some(failure) = &verdict.failure {
-        println!("result: invalid");
-        println!("failed check: {}", failure.check);
-        println!("reason: {}", failure.reason);
-        println!(
+        say!("result: invalid");
+        say!("failed check: {}", failure.check);
+        say!("reason: {}", failure.reason);
+        say!(
             "sip response: {} {}",
-            failure.response.code, failure.response.reason
+            failure.response.code,
+            failure.response.reason
         );
         return Ok(Outcome::Invalid);
     }
 
-    println!("result: valid");
+    say!("result: valid");
     if let Some(revocation) = source.revocation.borrow().as_ref() {
-        println!("revocation: {}", describe_revocation(revocation));
+        say!("revocation: {}", describe_revocation(revocation));
     }
     if let Some(attest) = verdict.attestation {
-        println!("attest: {attest}");
+        say!("attest: {attest}");
     }
     if let Some(origid) = &verdict.origid {
-        println!("origid: {origid}");
+        say!("origid: {origid}");
     }
     for warning in &verdict.warnings {
-        println!("warning: {warning}");
+        say!("warning: {warning}");
     }
     if args.orig.is_none() || args.dest.is_none() {
-        println!("note: orig and dest are compared only when --orig and --dest are given");
+        say!("note: orig and dest are compared only when --orig and --dest are given");
     }
     Ok(Outcome::Valid)
 }

@@ -721,3 +721,149 @@ fn cert_lint_exit_status_follows_errors() {
     assert_eq!(json[0]["findings"][0]["severity"], "notice");
     assert_eq!(json[0]["role"], "end-entity");
 }
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stird-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn pki_init_lints_clean_and_validates() {
+    let dir = temp_dir("pki");
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let init = stird(&["pki", "init", dir.to_str().unwrap(), "--spc", "999X"]);
+    assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
+    for name in [
+        "root.pem",
+        "intermediate.pem",
+        "subscriber.pem",
+        "chain.pem",
+        "crl-signer.pem",
+        "crl.pem",
+    ] {
+        assert!(dir.join(name).exists(), "{name}");
+    }
+
+    for file in ["root.pem", "chain.pem"] {
+        let lint = stird(&["cert", "lint", &path(file)]);
+        assert_eq!(lint.status.code(), Some(0), "{file}: {}", stdout(&lint));
+        assert!(
+            !stdout(&lint).contains("error"),
+            "{file}: {}",
+            stdout(&lint)
+        );
+    }
+
+    let verify = stird(&[
+        "cert",
+        "verify",
+        "--ca-file",
+        &path("root.pem"),
+        "--crl-file",
+        &path("crl.pem"),
+        "--crl-file",
+        &path("crl-signer.pem"),
+        &path("chain.pem"),
+    ]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+
+    let openssl = Command::new("openssl")
+        .args([
+            "verify",
+            "-CAfile",
+            &path("root.pem"),
+            "-untrusted",
+            &path("intermediate.pem"),
+            &path("subscriber.pem"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        openssl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&openssl.stdout)
+    );
+
+    // The subscriber key signs PASSporTs that verify against the chain.
+    let signed = stird(&[
+        "sign",
+        "--key",
+        &path("subscriber.key.pem"),
+        "--x5u",
+        X5U,
+        "--attest",
+        "A",
+        "--orig",
+        "12025550100",
+        "--dest",
+        "12025550101",
+    ]);
+    let identity = stdout(&signed);
+    let check = stird(&[
+        "verify",
+        "--identity",
+        identity.trim(),
+        "--x5u-file",
+        &path("chain.pem"),
+        "--ca-file",
+        &path("root.pem"),
+        "--crl-file",
+        &path("crl.pem"),
+        "--crl-file",
+        &path("crl-signer.pem"),
+    ]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn pki_init_builds_each_defect() {
+    let cases = [
+        ("expired", "verify", "expired at"),
+        ("revoked", "verify", "is revoked since"),
+        ("no-tnauthlist", "lint", "ee_tn_auth_list"),
+        ("wrong-key-usage", "lint", "ee_key_usage_digital_signature"),
+        ("p384", "lint", "key_p256"),
+    ];
+    for (defect, command, expected) in cases {
+        let dir = temp_dir(defect);
+        let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+        let init = stird(&["pki", "init", dir.to_str().unwrap(), "--broken", defect]);
+        assert_eq!(init.status.code(), Some(0), "{defect}: {}", stderr(&init));
+        let output = match command {
+            "verify" => stird(&[
+                "cert",
+                "verify",
+                "--ca-file",
+                &path("root.pem"),
+                "--crl-file",
+                &path("crl.pem"),
+                "--crl-file",
+                &path("crl-signer.pem"),
+                &path("chain.pem"),
+            ]),
+            _ => stird(&["cert", "lint", &path("subscriber.pem")]),
+        };
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{defect}: {}",
+            stdout(&output)
+        );
+        assert!(
+            stdout(&output).contains(expected),
+            "{defect}: {}",
+            stdout(&output)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn pki_init_rejects_bad_spc() {
+    let dir = temp_dir("bad-spc");
+    let output = stird(&["pki", "init", dir.to_str().unwrap(), "--spc", "12x"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("SPC '12x'"), "{}", stderr(&output));
+}
