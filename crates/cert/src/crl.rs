@@ -134,9 +134,11 @@ impl CrlStore {
     }
 
     fn load_file(&mut self, path: &Path) -> Result<(), CrlError> {
-        let bytes = std::fs::read(path).map_err(|error| CrlError::Read {
-            path: path.to_owned(),
-            reason: error.to_string(),
+        let bytes = crate::parse::read_limited(path, MAX_CRL_FILE_BYTES).map_err(|error| {
+            CrlError::Read {
+                path: path.to_owned(),
+                reason: error.to_string(),
+            }
         })?;
         if bytes.len() > MAX_CRL_FILE_BYTES {
             return Err(CrlError::TooLarge {
@@ -328,8 +330,9 @@ fn check_crl_freshness(
     }
     if at - next_update <= policy.stale_grace {
         notes.push(format!(
-            "the CRL from '{}' passed its nextUpdate {next_update} and is used within the grace period",
-            crl.issuer
+            "the CRL from '{}' passed its nextUpdate {} and is used within the grace period",
+            crl.issuer,
+            crate::validate::utc(next_update)
         ));
         return Ok(());
     }

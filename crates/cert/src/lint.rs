@@ -479,7 +479,10 @@ pub fn lint(certificate: &Certificate, role: Role, now: i64) -> Report {
     if certificate.not_after < now {
         findings.push(Finding {
             rule: &EXPIRED,
-            detail: format!("notAfter is {}", certificate.not_after),
+            detail: format!(
+                "notAfter is {}",
+                crate::validate::utc(certificate.not_after)
+            ),
         });
     }
     Report { role, findings }

@@ -26,7 +26,7 @@ pub enum Error {
     Empty,
     #[error("certificate document holds more than {max} certificates")]
     TooManyCertificates { max: usize },
-    #[error("certificate document holds a private key; it must never be published")]
+    #[error("the file holds a private key; a certificate file must not contain one")]
     PrivateKey,
     #[error("PEM block {index} is not valid: {reason}")]
     Pem { index: usize, reason: String },
@@ -122,6 +122,8 @@ fn parse_limited(
     max_bytes: usize,
     max_certificates: usize,
 ) -> Result<Vec<Certificate>, Error> {
+    // Some editors start a text file with a UTF-8 byte order mark.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.len() > max_bytes {
         return Err(Error::TooLarge {
             length: bytes.len(),
@@ -164,7 +166,7 @@ fn parse_pem_chain(bytes: &[u8], max_certificates: usize) -> Result<Vec<Certific
 fn parse_der(index: usize, der: &[u8]) -> Result<Certificate, Error> {
     let (rest, parsed) = X509Certificate::from_der(der).map_err(|error| Error::Der {
         index,
-        reason: error.to_string(),
+        reason: describe_der_error(der, &error),
     })?;
     if !rest.is_empty() {
         return Err(Error::TrailingData {
@@ -183,8 +185,16 @@ fn parse_der(index: usize, der: &[u8]) -> Result<Certificate, Error> {
     let p256 = is_ec && curve.as_ref() == Some(&OID_EC_P256);
     let key_algorithm = match (is_ec, curve) {
         (true, Some(curve)) if curve == OID_EC_P256 => "id-ecPublicKey P-256".to_owned(),
-        (true, Some(curve)) => format!("id-ecPublicKey {curve}"),
-        _ => spki.algorithm.algorithm.to_id_string(),
+        (true, Some(curve)) => match curve.to_id_string().as_str() {
+            "1.3.132.0.34" => "id-ecPublicKey P-384".to_owned(),
+            "1.3.132.0.35" => "id-ecPublicKey P-521".to_owned(),
+            other => format!("id-ecPublicKey {other}"),
+        },
+        _ => match spki.algorithm.algorithm.to_id_string().as_str() {
+            "1.2.840.113549.1.1.1" => "rsaEncryption".to_owned(),
+            "1.3.101.112" => "Ed25519".to_owned(),
+            other => other.to_owned(),
+        },
     };
 
     let extensions = parsed
@@ -297,4 +307,45 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|window| window == needle)
+}
+
+/// Describes why bytes are not a DER certificate, in words rather than parser
+/// internals.
+fn describe_der_error(
+    der: &[u8],
+    error: &x509_parser::nom::Err<x509_parser::error::X509Error>,
+) -> String {
+    if der.is_empty() {
+        return "the file is empty".to_owned();
+    }
+    if der.first() != Some(&0x30) {
+        return "it does not start with a DER SEQUENCE; is it PEM without a BEGIN CERTIFICATE line?".to_owned();
+    }
+    match error {
+        x509_parser::nom::Err::Incomplete(_) => "the DER is truncated".to_owned(),
+        x509_parser::nom::Err::Error(inner) | x509_parser::nom::Err::Failure(inner) => {
+            match inner {
+                x509_parser::error::X509Error::Der(_) => {
+                    "the DER structure is not a certificate".to_owned()
+                }
+                other => format!("{other}"),
+            }
+        }
+    }
+}
+
+/// Reads at most `max` bytes of a file and fails when it holds more, so a device
+/// or a huge file never fills memory.
+pub(crate) fn read_limited(path: &std::path::Path, max: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > max {
+        return Err(std::io::Error::other(format!(
+            "the file is larger than {max} bytes"
+        )));
+    }
+    Ok(bytes)
 }

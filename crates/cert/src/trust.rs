@@ -125,10 +125,13 @@ impl SharedTrustStore {
 }
 
 fn load_file(path: &Path) -> Result<Vec<Certificate>, TrustError> {
-    let bytes = std::fs::read(path).map_err(|error| TrustError::Read {
-        path: path.to_owned(),
-        reason: error.to_string(),
-    })?;
+    let bytes =
+        crate::parse::read_limited(path, crate::parse::MAX_BUNDLE_BYTES).map_err(|error| {
+            TrustError::Read {
+                path: path.to_owned(),
+                reason: error.to_string(),
+            }
+        })?;
     parse_bundle(&bytes).map_err(|error| TrustError::Parse {
         path: path.to_owned(),
         reason: error.to_string(),

@@ -59,14 +59,16 @@ impl std::fmt::Display for Named {
 pub enum ValidationError {
     #[error("certificate {certificate} could not be parsed: {reason}")]
     Malformed { certificate: Named, reason: String },
-    #[error("certificate {certificate} expired at {not_after}, before the verification time {at}")]
+    #[error("certificate {certificate} expired at {}, before the verification time {}", utc(*not_after), utc(*at))]
     Expired {
         certificate: Named,
         not_after: i64,
         at: i64,
     },
     #[error(
-        "certificate {certificate} is not valid before {not_before}, after the verification time {at}"
+        "certificate {certificate} is not valid before {}, after the verification time {}",
+        utc(*not_before),
+        utc(*at)
     )]
     NotYetValid {
         certificate: Named,
@@ -108,6 +110,8 @@ pub enum ValidationError {
     MissingKeyCertSign { certificate: Named },
     #[error("subscriber certificate {certificate} has a keyUsage without digitalSignature")]
     MissingDigitalSignature { certificate: Named },
+    #[error("certificate {certificate} cannot be processed: {reason}")]
+    BadExtension { certificate: Named, reason: String },
     #[error("certificate {certificate} has the critical extension {oid}, which is not understood")]
     UnknownCriticalExtension { certificate: Named, oid: String },
     #[error("subscriber certificate {certificate} has a {algorithm} key; ES256 needs P-256")]
@@ -117,7 +121,7 @@ pub enum ValidationError {
     },
     #[error("the path from {certificate} is longer than {max} certificates")]
     PathTooLong { certificate: Named, max: usize },
-    #[error("certificate {certificate} is revoked since {revoked_at} ({reason})")]
+    #[error("certificate {certificate} is revoked since {} ({reason})", utc(*revoked_at))]
     Revoked {
         certificate: Named,
         reason: String,
@@ -131,7 +135,9 @@ pub enum ValidationError {
         crl_issuer: String,
     },
     #[error(
-        "the CRL from '{crl_issuer}' expired at {next_update}, before {at}, beyond the accepted grace period"
+        "the CRL from '{crl_issuer}' passed its nextUpdate {} before {}, beyond the accepted grace period",
+        utc(*next_update),
+        utc(*at)
     )]
     CrlStale {
         crl_issuer: String,
@@ -505,14 +511,33 @@ fn check_critical_extensions(
     certificate: &Certificate,
     parsed: &X509Certificate<'_>,
 ) -> Result<(), ValidationError> {
+    let mut seen = Vec::new();
     for extension in parsed.extensions() {
         let oid = extension.oid.to_id_string();
+        // RFC 5280 section 4.2: an extension appears at most once.
+        if seen.contains(&oid) {
+            return Err(ValidationError::BadExtension {
+                certificate: named(certificate),
+                reason: format!("the extension {oid} appears more than once"),
+            });
+        }
         if extension.critical && !UNDERSTOOD_EXTENSIONS.contains(&oid.as_str()) {
             return Err(ValidationError::UnknownCriticalExtension {
                 certificate: named(certificate),
                 oid,
             });
         }
+        // A critical extension that cannot be decoded cannot be processed either.
+        if extension.critical
+            && let x509_parser::extensions::ParsedExtension::ParseError { error } =
+                extension.parsed_extension()
+        {
+            return Err(ValidationError::BadExtension {
+                certificate: named(certificate),
+                reason: format!("the critical extension {oid} is malformed: {error}"),
+            });
+        }
+        seen.push(oid);
     }
     Ok(())
 }
@@ -543,6 +568,10 @@ fn check_key_cert_sign(
                 certificate: named(certificate),
             })
         }
+        Err(error) => Err(ValidationError::BadExtension {
+            certificate: named(certificate),
+            reason: format!("keyUsage cannot be processed: {error}"),
+        }),
         _ => Ok(()),
     }
 }
@@ -573,13 +602,17 @@ fn check_subscriber_key(
     certificate: &Certificate,
     _parsed: &X509Certificate<'_>,
 ) -> Result<(), ValidationError> {
-    certificate
+    let not_p256 = |algorithm: String| ValidationError::SubscriberKeyNotP256 {
+        certificate: named(certificate),
+        algorithm,
+    };
+    let point = certificate
         .p256_public_key()
+        .map_err(|_| not_p256(certificate.key_algorithm.clone()))?;
+    // The curve OID alone does not make the point lie on the curve.
+    signature::ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
         .map(|_| ())
-        .map_err(|_| ValidationError::SubscriberKeyNotP256 {
-            certificate: named(certificate),
-            algorithm: certificate.key_algorithm.clone(),
-        })
+        .map_err(|_| not_p256("id-ecPublicKey P-256 with a point off the curve".to_owned()))
 }
 
 /// Checks that the subscriber's keyUsage, when present, allows digitalSignature,
@@ -594,6 +627,10 @@ fn check_subscriber_key_usage(
                 certificate: named(certificate),
             })
         }
+        Err(error) => Err(ValidationError::BadExtension {
+            certificate: named(certificate),
+            reason: format!("keyUsage cannot be processed: {error}"),
+        }),
         _ => Ok(()),
     }
 }
@@ -654,6 +691,10 @@ fn check_crl_sign(
         Ok(Some(usage)) if !usage.value.crl_sign() => Err(ValidationError::MissingCrlSign {
             certificate: named(certificate),
         }),
+        Err(error) => Err(ValidationError::BadExtension {
+            certificate: named(certificate),
+            reason: format!("keyUsage cannot be processed: {error}"),
+        }),
         _ => Ok(()),
     }
 }
@@ -672,4 +713,16 @@ pub(crate) fn named(certificate: &Certificate) -> Named {
         subject: certificate.subject.clone(),
         serial: certificate.serial.clone(),
     }
+}
+
+/// Formats Unix seconds as an RFC 3339 UTC time, for messages.
+pub(crate) fn utc(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|moment| {
+            moment
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{seconds} (Unix seconds)"))
 }

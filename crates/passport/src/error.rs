@@ -132,7 +132,7 @@ pub enum Error {
     TooManyParameters { count: usize, max: usize },
 
     // Compact JWS, RFC 7515 section 7.1.
-    #[error("PASSporT has {found} segments separated by '.'; a compact JWS has exactly 3")]
+    #[error("PASSporT has {found} '.'-separated segments; a compact JWS has exactly 3")]
     SegmentCount { found: usize },
     #[error("PASSporT {segment} segment is empty")]
     EmptySegment { segment: Segment },

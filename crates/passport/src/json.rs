@@ -20,10 +20,12 @@ pub(crate) fn parse_object(segment: Segment, bytes: &[u8]) -> Result<Map<String,
         });
     }
 
-    let value: Value = serde_json::from_slice(bytes).map_err(|error| Error::Json {
-        segment,
-        reason: error.to_string(),
-    })?;
+    let value = serde_json::from_slice::<Strict>(bytes)
+        .map(|strict| strict.0)
+        .map_err(|error| Error::Json {
+            segment,
+            reason: error.to_string(),
+        })?;
     let Value::Object(map) = value else {
         return Err(Error::Json {
             segment,
@@ -75,6 +77,78 @@ fn nesting_depth(bytes: &[u8]) -> usize {
     deepest
 }
 
+/// A JSON value whose objects have no repeated member names. RFC 7519 section 4
+/// lets a parser reject duplicates, and a PASSporT that names `attest` twice says
+/// two things under one signature: a verifier that keeps the first member and
+/// one that keeps the last would disagree.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = access.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(name) = access.next_key::<String>()? {
+            let Strict(value) = access.next_value()?;
+            if members.contains_key(&name) {
+                return Err(serde::de::Error::custom(format!(
+                    "member '{name}' appears more than once"
+                )));
+            }
+            members.insert(name, value);
+        }
+        Ok(Value::Object(members))
+    }
+}
+
 /// Names a JSON value's type, with the value itself when it is short, for messages.
 pub(crate) fn describe(value: &Value) -> String {
     match value {
@@ -104,6 +178,30 @@ mod tests {
         let deep = "[".repeat(100_000);
         let error = parse_object(Segment::Payload, deep.as_bytes());
         assert!(matches!(error, Err(Error::JsonTooDeep { .. })));
+    }
+
+    #[test]
+    fn duplicate_member_rejected() {
+        let error =
+            parse_object(Segment::Payload, br#"{"attest":"C","iat":1,"attest":"A"}"#).unwrap_err();
+        assert!(
+            matches!(&error, Error::Json { reason, .. } if reason.contains("member 'attest' appears more than once")),
+            "{error}"
+        );
+        let nested = parse_object(Segment::Payload, br#"{"orig":{"tn":"1","tn":"2"}}"#);
+        assert!(nested.is_err());
+    }
+
+    #[test]
+    fn large_numbers_kept() {
+        let map = parse_object(
+            Segment::Payload,
+            br#"{"a":18446744073709551615,"b":-5,"c":1.5}"#,
+        )
+        .unwrap();
+        assert_eq!(map["a"], Value::from(u64::MAX));
+        assert_eq!(map["b"], Value::from(-5));
+        assert_eq!(map["c"], serde_json::json!(1.5));
     }
 
     #[test]

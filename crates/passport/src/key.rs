@@ -52,7 +52,7 @@ impl SigningKey {
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
         let pair = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
             .map_err(|error| Error::InvalidKey {
-                reason: format!("not a P-256 private key ({error})"),
+                reason: describe_key_rejection(&error, "private"),
             })?;
         Ok(SigningKey {
             pair,
@@ -99,7 +99,7 @@ impl VerifyingKey {
     pub fn from_sec1(bytes: &[u8]) -> Result<Self, Error> {
         let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, bytes).map_err(|error| {
             Error::InvalidKey {
-                reason: format!("not a P-256 public key ({error})"),
+                reason: describe_key_rejection(&error, "public"),
             }
         })?;
         Ok(VerifyingKey { key })
@@ -127,6 +127,15 @@ impl VerifyingKey {
         self.key
             .verify_sig(message, signature)
             .map_err(|_| Error::BadSignature)
+    }
+}
+
+/// Describes a rejected key in words: a key on another curve, or bytes that are
+/// no EC key at all.
+fn describe_key_rejection(error: &aws_lc_rs::error::KeyRejected, kind: &str) -> String {
+    match error.to_string().as_str() {
+        "WrongAlgorithm" => format!("the {kind} key is not on the P-256 curve that ES256 needs"),
+        _ => format!("not a P-256 EC {kind} key (PKCS#8 or SEC1 expected)"),
     }
 }
 

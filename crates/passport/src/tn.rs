@@ -122,11 +122,7 @@ pub fn is_canonical(number: &str) -> bool {
 /// allows. Parameters inside the user part (`;npdi`, `;rn=`, `;verstat=`) and the
 /// URI parameters are not part of the number.
 pub fn from_sip(text: &str, policy: &NumberPolicy) -> Result<String, TnError> {
-    let text = text.trim();
-    let uri = match (text.find('<'), text.find('>')) {
-        (Some(open), Some(close)) if open < close => text.get(open + 1..close).unwrap_or(""),
-        _ => text,
-    };
+    let uri = addr_spec(text);
 
     let (scheme, rest) = match uri.split_once(':') {
         Some((scheme, rest)) if !scheme.is_empty() && scheme.bytes().all(is_scheme_byte) => {
@@ -142,6 +138,31 @@ pub fn from_sip(text: &str, policy: &NumberPolicy) -> Result<String, TnError> {
         _ => return Err(TnError::BadUri(uri.to_owned())),
     };
     apply_policy(number, policy)
+}
+
+/// Returns the URI of a header value: inside the angle brackets of a name-addr,
+/// after any quoted display name (whose quotes may hide `<` and `>`, RFC 3261
+/// section 25.1), or the whole value trimmed.
+pub fn addr_spec(value: &str) -> &str {
+    let value = value.trim();
+    let mut rest = value;
+    if let Some(after_quote) = value.strip_prefix('"') {
+        let mut escaped = false;
+        let close = after_quote.char_indices().find_map(|(index, character)| {
+            let found = !escaped && character == '"';
+            escaped = !escaped && character == '\\';
+            found.then_some(index)
+        });
+        match close {
+            Some(index) => rest = after_quote.get(index + 1..).unwrap_or(""),
+            None => return value,
+        }
+    }
+    match (rest.find('<'), rest.find('>')) {
+        (Some(open), Some(close)) if open < close => rest.get(open + 1..close).unwrap_or(rest),
+        _ if !std::ptr::eq(rest, value) => rest.trim(),
+        _ => value,
+    }
 }
 
 /// Canonicalizes `number` and applies the national rule and length limit.
@@ -314,6 +335,22 @@ mod tests {
         assert_eq!(
             from_sip("sip:+3310999199000101@sbc.example.com;user=phone", &long),
             Ok("3310999199000101".into())
+        );
+    }
+
+    #[test]
+    fn quoted_display_name_brackets_ignored() {
+        assert_eq!(
+            canon("\"<sip:+12025550100@x>\" <sip:alice@example.com>"),
+            Err(TnError::NotANumber("alice".into()))
+        );
+        assert_eq!(
+            canon("\"a<b\" <sip:+12025550100@x;user=phone>;tag=1"),
+            Ok("12025550100".into())
+        );
+        assert_eq!(
+            canon("\"Quote \\\" <x>\" <tel:+12025550100>"),
+            Ok("12025550100".into())
         );
     }
 

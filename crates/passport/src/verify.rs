@@ -433,13 +433,8 @@ pub fn check_dest(claims: &Claims, request: &str, policy: &NumberPolicy) -> Resu
     }
 }
 
-/// Returns the URI inside angle brackets, or the whole value trimmed.
 fn uri_of(value: &str) -> &str {
-    let value = value.trim();
-    match (value.find('<'), value.find('>')) {
-        (Some(open), Some(close)) if open < close => value.get(open + 1..close).unwrap_or(value),
-        _ => value,
-    }
+    tn::addr_spec(value)
 }
 
 #[cfg(test)]

@@ -229,6 +229,13 @@ fn verify_one(
         Ok(decoded) => decoded,
         Err(error) => return Outcome::Failed(error),
     };
+    // The lenient profile accepts a header without the ppt parameter, so the
+    // signed header's ppt decides too: a div or unknown PASSporT is skipped
+    // whether or not its Identity header names it.
+    let signed_ppt = decoded.header.ppt().ok().flatten();
+    if !SUPPORTED_PPT.contains(&signed_ppt) && identity.ppt().is_none() {
+        return Outcome::Skipped;
+    }
     // A diverted call's current target is the Request-URI (RFC 8946 section 4.2);
     // every other PASSporT names the To header's identity.
     let dest = if identity.ppt() == Some(PPT_DIV) {

@@ -91,10 +91,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads a file named on the command line, naming it in the error.
+/// Maximum size of a file named on the command line: keys, certificates,
+/// bundles and CRLs are far smaller.
+const MAX_INPUT_FILE: u64 = 16 * 1024 * 1024;
+
+/// Reads a file named on the command line, at most [`MAX_INPUT_FILE`] bytes,
+/// naming it in the error.
 pub fn read_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>, InputError> {
-    std::fs::read(path)
-        .map_err(|error| InputError(format!("cannot read {what} {}: {error}", path.display())))
+    use std::io::Read as _;
+    let error =
+        |reason: String| InputError(format!("cannot read {what} {}: {reason}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| error(e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| error(e.to_string()))?;
+    if bytes.len() as u64 > MAX_INPUT_FILE {
+        return Err(error(format!("larger than {MAX_INPUT_FILE} bytes")));
+    }
+    Ok(bytes)
 }
 
 /// Writes a line to standard output, exiting with status 2 when that fails.

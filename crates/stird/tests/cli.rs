@@ -116,7 +116,7 @@ fn sign_rejects_p384_key() {
     let output = sign_with(&data("p384.key.pem"));
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("not a P-256 private key"),
+        stderr(&output).contains("not on the P-256 curve"),
         "{}",
         stderr(&output)
     );
