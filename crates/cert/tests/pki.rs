@@ -308,3 +308,48 @@ fn delegate_outside_range_rejected() {
         "{error}"
     );
 }
+
+/// RFC 5280 section 4.2: an extension appears at most once, and a critical one
+/// that cannot be decoded cannot be processed.
+#[test]
+fn repeated_or_malformed_key_usage_rejected() {
+    let at = |seconds: i64| time::OffsetDateTime::from_unix_timestamp(seconds).unwrap();
+    let root_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut root_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    root_params.not_before = at(T0 - 3600);
+    root_params.not_after = at(T0 + 3600);
+    root_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Test ROOT");
+    root_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    root_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    let root_pem = root_params.self_signed(&root_key).unwrap().pem();
+    let root = parse_chain(root_pem.as_bytes()).unwrap();
+    let issuer = rcgen::Issuer::new(root_params, &root_key);
+
+    for extra in [
+        // A second keyUsage: keyCertSign.
+        vec![0x03, 0x02, 0x02, 0x04],
+        // A keyUsage BIT STRING with its length wrong.
+        vec![0x03, 0x05, 0x00],
+    ] {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.not_before = at(T0 - 60);
+        params.not_after = at(T0 + 60);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "SHAKEN 999X");
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        let mut extension = rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 15], extra);
+        extension.set_criticality(true);
+        params.custom_extensions = vec![extension];
+        let leaf = params.signed_by(&key, &issuer).unwrap();
+        let chain = parse_chain(leaf.pem().as_bytes()).unwrap();
+        let error = validate_path(&chain, &root, T0).unwrap_err();
+        assert!(
+            matches!(error, ValidationError::BadExtension { .. }),
+            "{error}"
+        );
+    }
+}

@@ -575,3 +575,32 @@ fn stale_and_unfetchable_answers_stale() {
     );
     assert_rejected(&verify_one(value), 403);
 }
+
+/// A div or unknown PASSporT stays skipped when its Identity header leaves out
+/// the ppt parameter, which the lenient profile otherwise tolerates.
+#[test]
+fn unsupported_ppt_without_parameter_skipped() {
+    for header in [H_DIV.to_owned(), base64url::encode(br#"{"alg":"ES256","ppt":"foo","typ":"passport","x5u":"https://cert.example.com/sp/shaken.pem"}"#)] {
+        let value = format!("{header}.{P}.{};info=<{X5U}>;alg=ES256", sig(&header, P));
+        let verdict = verify_one(value);
+        assert_eq!(verdict.verstat, Verstat::NoTnValidation, "{verdict:?}");
+        assert_eq!(verdict.failure.map(|f| f.response.code), Some(428));
+    }
+}
+
+/// A PASSporT that names a claim twice says two things under one signature.
+#[test]
+fn duplicate_claim_rejected() {
+    let payload = claims(
+        r#"{"attest":"C","dest":{"tn":["12025550101"]},"iat":1796396400,"orig":{"tn":"12025550100"},"origid":"x","attest":"A"}"#,
+    );
+    let verdict = verify_one(format!("{}{}", token(H, &payload), params(X5U)));
+    assert_rejected(&verdict, 438);
+    assert!(
+        verdict
+            .failure
+            .unwrap()
+            .reason
+            .contains("appears more than once")
+    );
+}
