@@ -14,7 +14,7 @@
 use std::fmt;
 
 use crate::error::{Base64Error, Error};
-use crate::{MAX_IDENTITY_LEN, MAX_IDENTITY_PARAMS};
+use crate::{MAX_IDENTITY_HEADERS, MAX_IDENTITY_LEN, MAX_IDENTITY_PARAMS};
 
 /// The PASSporT carried in an Identity header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,9 +137,10 @@ fn write_param_value(f: &mut fmt::Formatter<'_>, param: &ParamValue) -> fmt::Res
     }
 }
 
-/// Finds every Identity header field in a block of SIP header lines, under the
-/// names `Identity` and `y` in any letter case, and returns their values unfolded.
-/// Each field carries one PASSporT; the values keep the order of the message.
+/// Finds the Identity header fields in a block of SIP header lines, under the
+/// names `Identity` and `y` in any letter case, and returns their values unfolded,
+/// at most [`MAX_IDENTITY_HEADERS`] of them. Each field carries one PASSporT; the
+/// values keep the order of the message.
 pub fn find_identity_values(headers: &str) -> Vec<String> {
     let mut values = Vec::new();
     let mut current: Option<String> = None;
@@ -153,7 +154,7 @@ pub fn find_identity_values(headers: &str) -> Vec<String> {
             continue;
         }
         values.extend(current.take());
-        if line.is_empty() {
+        if line.is_empty() || values.len() >= MAX_IDENTITY_HEADERS {
             // The blank line ends the header section.
             break;
         }
@@ -165,6 +166,7 @@ pub fn find_identity_values(headers: &str) -> Vec<String> {
         }
     }
     values.extend(current);
+    values.truncate(MAX_IDENTITY_HEADERS);
     values
 }
 

@@ -65,6 +65,10 @@ pub use verify::{
 /// kilobytes. The limit leaves room for that and bounds the memory of one parse.
 pub const MAX_IDENTITY_LEN: usize = 16 * 1024;
 
+/// Maximum number of Identity headers taken from one request. A call carries a
+/// SHAKEN PASSporT and a few extension PASSporTs (div, rcd), far fewer than this.
+pub const MAX_IDENTITY_HEADERS: usize = 16;
+
 /// Maximum number of parameters after the PASSporT in one Identity header.
 pub const MAX_IDENTITY_PARAMS: usize = 16;
 

@@ -256,7 +256,9 @@ fn verify_one(
         Ok(signer) => signer,
         Err(error) => return Outcome::CertificateFailed(error),
     };
-    if let Err(error) = check_tn_authority(&signer, &checked.claims_unverified().orig) {
+    if let Err(error) =
+        check_tn_authority(&signer, &checked.claims_unverified().orig, &options.numbers)
+    {
         return Outcome::CertificateFailed(error);
     }
     if let Err(error) = check_claim_constraints(&signer, checked.payload_unverified()) {
@@ -306,7 +308,11 @@ fn decode(
 /// one) that covers the calling number, or carries an SPC: a SHAKEN service
 /// provider certificate names only its SPC and may sign for any of its numbers
 /// (RFC 8226 section 9, RFC 9060 for number-based certificates).
-fn check_tn_authority(signer: &SignerCertificate, orig: &Orig) -> Result<(), CertificateError> {
+fn check_tn_authority(
+    signer: &SignerCertificate,
+    orig: &Orig,
+    numbers: &tn::NumberPolicy,
+) -> Result<(), CertificateError> {
     let list = match &signer.tn_auth_list {
         None => {
             return Err(CertificateError::Unsupported(
@@ -323,6 +329,11 @@ fn check_tn_authority(signer: &SignerCertificate, orig: &Orig) -> Result<(), Cer
     // ATIS-1000080 gives a SHAKEN certificate a single SPC: a second one makes the
     // signer's identity ambiguous.
     let spcs = list.spcs().count();
+    if list.spcs().any(str::is_empty) {
+        return Err(CertificateError::Unsupported(
+            "the signer's TNAuthList carries an empty SPC".to_owned(),
+        ));
+    }
     if spcs > 1 {
         return Err(CertificateError::Unsupported(format!(
             "the signer's TNAuthList carries {spcs} SPCs; a SHAKEN certificate carries one"
@@ -330,7 +341,9 @@ fn check_tn_authority(signer: &SignerCertificate, orig: &Orig) -> Result<(), Cer
     }
     let covered = match orig {
         Orig::Tn(number) => {
-            let canonical = tn::canonicalize(number).unwrap_or_else(|_| number.clone());
+            // The same numbering-plan rule as the number comparison, so a national
+            // orig that matched the request is looked up in international form.
+            let canonical = tn::apply_policy(number, numbers).unwrap_or_else(|_| number.clone());
             list.covers(&canonical) != Coverage::No
         }
         // A URI identity can only rest on an SPC.
@@ -424,14 +437,22 @@ mod tests {
             0x30, 0x10, 0xA0, 0x06, 0x16, 0x04, b'9', b'9', b'9', b'X', 0xA0, 0x06, 0x16, 0x04,
             b'8', b'8', b'8', b'Y',
         ];
-        let error =
-            check_tn_authority(&signer(&two, None), &Orig::Tn("12025550100".into())).unwrap_err();
+        let error = check_tn_authority(
+            &signer(&two, None),
+            &Orig::Tn("12025550100".into()),
+            &Default::default(),
+        )
+        .unwrap_err();
         assert!(
             matches!(&error, CertificateError::Unsupported(reason) if reason.contains("2 SPCs")),
             "{error:?}"
         );
         assert_eq!(
-            check_tn_authority(&signer(ONE_SPC, None), &Orig::Tn("12025550100".into())),
+            check_tn_authority(
+                &signer(ONE_SPC, None),
+                &Orig::Tn("12025550100".into()),
+                &Default::default()
+            ),
             Ok(())
         );
     }

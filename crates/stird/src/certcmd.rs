@@ -75,7 +75,17 @@ impl TrustArgs {
             files: self.ca_files.clone(),
             directories: self.ca_dirs.clone(),
         };
-        TrustStore::load(&sources).map_err(|error| InputError(format!("trust anchors: {error}")))
+        let store = TrustStore::load(&sources)
+            .map_err(|error| InputError(format!("trust anchors: {error}")))?;
+        for anchor in store.anchors() {
+            if !anchor.is_ca || anchor.subject != anchor.issuer {
+                eprintln!(
+                    "stird: note: trust anchor '{}' is not a self-signed CA certificate; is a chain file given as --ca-file?",
+                    anchor.subject
+                );
+            }
+        }
+        Ok(store)
     }
 }
 
@@ -192,9 +202,8 @@ fn lint_command(args: &LintArgs) -> Result<Outcome, InputError> {
                 })
             })
             .collect();
-        say!(
-            "{}",
-            serde_json::to_string_pretty(&Value::Array(documents)).unwrap_or_default()
+        crate::write_raw(
+            &serde_json::to_string_pretty(&Value::Array(documents)).unwrap_or_default(),
         );
     } else {
         for (index, (certificate, report)) in reports.iter().enumerate() {
@@ -237,10 +246,7 @@ fn inspect(args: &InspectArgs) -> Result<Outcome, InputError> {
         } else {
             Value::Array(documents)
         };
-        say!(
-            "{}",
-            serde_json::to_string_pretty(&output).unwrap_or_default()
-        );
+        crate::write_raw(&serde_json::to_string_pretty(&output).unwrap_or_default());
         return Ok(Outcome::Valid);
     }
     for (index, (certificate, document)) in certificates.iter().zip(&documents).enumerate() {
@@ -381,6 +387,14 @@ fn verify(args: &VerifyArgs) -> Result<Outcome, InputError> {
                 say!("  {depth}: {role}: {certificate}");
             }
             say!("revocation: {}", describe_revocation(&path.revocation));
+            if chain
+                .first()
+                .is_some_and(|leaf| leaf.tn_auth_list.is_none())
+            {
+                say!(
+                    "note: the subscriber certificate has no TNAuthList, so a SHAKEN verifier rejects it (437)"
+                );
+            }
             Ok(Outcome::Valid)
         }
         Err(error) => {

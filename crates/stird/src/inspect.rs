@@ -10,7 +10,7 @@ use crate::{InputError, Outcome, timearg};
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit status: 0 when every value decoded, 1 when a header or segment could not be decoded, 2 on no input."
+    after_help = "Exit status: 0 when every value parsed and decoded, 1 when a header or segment could not be parsed or decoded, 2 on no input."
 )]
 pub struct Args {
     /// The Identity header value. Without it, standard input is read: either one
@@ -41,10 +41,7 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
         } else {
             Value::Array(documents)
         };
-        say!(
-            "{}",
-            serde_json::to_string_pretty(&output).unwrap_or_default()
-        );
+        crate::write_raw(&serde_json::to_string_pretty(&output).unwrap_or_default());
     } else {
         for (index, inspection) in inspections.iter().enumerate() {
             if inspections.len() > 1 {
@@ -63,14 +60,23 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
 }
 
 fn read_stdin() -> Result<Vec<String>, InputError> {
-    let mut input = String::new();
+    let mut bytes = Vec::new();
     std::io::stdin()
-        .take(MAX_STDIN)
-        .read_to_string(&mut input)
+        .take(MAX_STDIN + 1)
+        .read_to_end(&mut bytes)
         .map_err(|error| format!("cannot read standard input: {error}"))?;
+    if bytes.len() as u64 > MAX_STDIN {
+        return Err(format!("standard input is larger than {MAX_STDIN} bytes").into());
+    }
+    // A SIP body may be binary (ISUP) and a display name Latin-1, so bytes that
+    // are not UTF-8 are replaced instead of failing the whole message.
+    let input = String::from_utf8_lossy(&bytes);
     let headers = passport::find_identity_values(&input);
     if !headers.is_empty() {
         return Ok(headers);
+    }
+    if looks_like_sip_message(&input) {
+        return Err("the SIP message on standard input has no Identity or y header".into());
     }
     let value = strip_header_name(&input);
     Ok(if value.is_empty() {
@@ -80,7 +86,16 @@ fn read_stdin() -> Result<Vec<String>, InputError> {
     })
 }
 
+/// Reports whether text starts like a SIP request or response.
+fn looks_like_sip_message(text: &str) -> bool {
+    let first = text.lines().next().unwrap_or_default().trim_end();
+    first.starts_with("SIP/2.0 ") || first.ends_with(" SIP/2.0")
+}
+
 fn fully_decoded(inspection: &Inspection) -> bool {
+    if inspection.parameters.is_none() {
+        return false;
+    }
     match inspection.form {
         "full" => {
             inspection.header.is_some()

@@ -113,13 +113,59 @@ pub fn read_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>, InputErr
 }
 
 /// Writes a line to standard output, exiting with status 2 when that fails.
+/// Control and bidirectional-formatting characters, which an attacker can put in
+/// a PASSporT or a certificate to forge output lines or recolor a terminal, are
+/// written as `\u{...}` escapes.
 pub fn write_line(line: std::fmt::Arguments<'_>) {
+    let line = line.to_string();
+    write_raw(&escape_controls(&line));
+}
+
+/// Writes text to standard output as it is, for JSON, whose strings serde_json
+/// already escapes, exiting with status 2 when the write fails.
+pub fn write_raw(text: &str) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
-    if let Err(error) = writeln!(stdout, "{line}") {
+    if let Err(error) = writeln!(stdout, "{text}") {
         if error.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("stird: cannot write the output: {error}");
         }
         std::process::exit(2);
+    }
+}
+
+/// Escapes the characters of `text` that a terminal would act on rather than
+/// show: C0 and C1 controls other than tab, and the bidirectional marks.
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_character = |c: char| {
+        (c.is_control() && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_character) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if unsafe_character(c) {
+                format!("\\u{{{:x}}}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn controls_escaped() {
+        assert_eq!(
+            escape_controls("a\nb\u{1b}[32m\u{202e}c\td"),
+            "a\\u{a}b\\u{1b}[32m\\u{202e}c\td"
+        );
+        assert_eq!(escape_controls("plain"), "plain");
     }
 }

@@ -23,8 +23,8 @@ pub struct Args {
     /// Called numbers, comma-separated or repeated.
     #[arg(long, value_name = "TN", value_delimiter = ',', required = true)]
     dest: Vec<String>,
-    /// Origination identifier; a random UUID v4 when absent.
-    #[arg(long, value_name = "UUID")]
+    /// Origination identifier, opaque (RFC 8588); a random UUID v4 when absent.
+    #[arg(long, value_name = "ID")]
     origid: Option<String>,
     /// Issued-at time: Unix seconds or RFC 3339; now when absent.
     #[arg(long, value_name = "TIME")]
@@ -68,8 +68,9 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
     Ok(Outcome::Valid)
 }
 
+/// Canonicalizes a number given on the command line, which E.164 caps at 15 digits.
 fn canonical(number: &str, option: &str) -> Result<String, InputError> {
-    tn::canonicalize(number).map_err(|error| {
+    tn::apply_policy(number, &tn::NumberPolicy::default()).map_err(|error| {
         InputError(format!(
             "{option} '{number}' is not a telephone number: {error}"
         ))

@@ -48,8 +48,8 @@ pub struct Args {
     #[arg(long, value_name = "DIGITS:CC")]
     national: Option<String>,
     /// Maximum length of a telephone number, in digits (E.164 allows 15).
-    #[arg(long, value_name = "DIGITS", default_value_t = 15)]
-    max_digits: usize,
+    #[arg(long, value_name = "DIGITS", default_value_t = 15, value_parser = clap::value_parser!(u8).range(1..=64))]
+    max_digits: u8,
 }
 
 pub fn run(args: &Args) -> Result<Outcome, InputError> {
@@ -81,7 +81,7 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
             Profile::Lenient
         },
         numbers: NumberPolicy {
-            max_digits: args.max_digits,
+            max_digits: usize::from(args.max_digits),
             national: args.national.as_deref().map(parse_national).transpose()?,
         },
     };
@@ -95,6 +95,11 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
         at: now,
         revocation: std::cell::RefCell::new(None),
     };
+    for (option, value) in [("--orig", &args.orig), ("--dest", &args.dest)] {
+        if let Some(value) = value {
+            check_identity_argument(option, value)?;
+        }
+    }
     let request = VerifyRequest {
         identities: vec![strip_header_name(&args.identity).to_owned()],
         orig: args.orig.clone(),
@@ -108,16 +113,6 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
     };
     let verdict = verify_request(&request, &source, &policy);
 
-    match &anchors {
-        Some(_) => say!(
-            "certificate: {} (path checked against the given trust anchors)",
-            signer.subject
-        ),
-        None => say!(
-            "certificate: {} (not validated: no trust anchor was given)",
-            signer.subject
-        ),
-    }
     say!("verstat: {}", verdict.verstat);
     if let Some(failure) = &verdict.failure {
         say!("result: invalid");
@@ -128,10 +123,12 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
             failure.response.code,
             failure.response.reason
         );
+        print_certificate_line(signer, anchors.is_some());
         return Ok(Outcome::Invalid);
     }
 
     say!("result: valid");
+    print_certificate_line(signer, anchors.is_some());
     if let Some(revocation) = source.revocation.borrow().as_ref() {
         say!("revocation: {}", describe_revocation(revocation));
     }
@@ -144,10 +141,42 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
     for warning in &verdict.warnings {
         say!("warning: {warning}");
     }
-    if args.orig.is_none() || args.dest.is_none() {
-        say!("note: orig and dest are compared only when --orig and --dest are given");
+    if args.orig.is_none() {
+        say!("note: orig was not compared; give the calling number with --orig");
+    }
+    if args.dest.is_none() {
+        say!("note: dest was not compared; give the called number with --dest");
     }
     Ok(Outcome::Valid)
+}
+
+/// Names the signer's certificate and says how far it was checked.
+fn print_certificate_line(signer: &cert::Certificate, anchored: bool) {
+    if anchored {
+        say!(
+            "certificate: {} (path checked against the given trust anchors)",
+            signer.subject
+        );
+    } else {
+        say!(
+            "certificate: {} (NOT VALIDATED: only its validity dates were checked; give --ca-file to validate the chain)",
+            signer.subject
+        );
+    }
+}
+
+/// Rejects a calling or called identity that is neither a URI nor a number, as a
+/// usage error rather than a failed call.
+fn check_identity_argument(option: &str, value: &str) -> Result<(), InputError> {
+    let looks_like_uri = value.contains(':') || value.contains('<');
+    if looks_like_uri || passport::tn::canonicalize(value).is_ok() {
+        Ok(())
+    } else {
+        Err(
+            format!("{option} '{value}' is neither a telephone number nor a tel, sip or sips URI")
+                .into(),
+        )
+    }
 }
 
 /// The certificate chain named by `--cert` or `--x5u-file`, used for whatever
@@ -171,6 +200,16 @@ impl CertificateSource for GivenCertificate<'_> {
         let signer = self.chain.first().ok_or_else(|| {
             CertificateError::Unavailable("the certificate file holds no certificate".to_owned())
         })?;
+        // Without trust anchors the chain is not validated, but an expired or
+        // not yet valid certificate is still refused.
+        if self.anchors.is_none() && !(signer.not_before..=signer.not_after).contains(&self.at) {
+            return Err(CertificateError::Unsupported(format!(
+                "the certificate '{}' is not valid at the verification time (valid {} to {})",
+                signer.subject,
+                timearg::format_utc(signer.not_before),
+                timearg::format_utc(signer.not_after)
+            )));
+        }
         SignerCertificate::from_certificate(signer)
     }
 }
@@ -195,7 +234,11 @@ fn parse_national(text: &str) -> Result<NationalRule, InputError> {
     let invalid = || InputError(format!("--national '{text}' is not DIGITS:CC, as in 10:1"));
     let (digits, country_code) = text.split_once(':').ok_or_else(invalid)?;
     let digits = digits.parse::<usize>().map_err(|_| invalid())?;
-    if country_code.is_empty() || !country_code.bytes().all(|b| b.is_ascii_digit()) {
+    // E.164 country codes are 1 to 3 digits and never start with 0.
+    let code_valid = (1..=3).contains(&country_code.len())
+        && country_code.bytes().all(|b| b.is_ascii_digit())
+        && !country_code.starts_with('0');
+    if !(1..=15).contains(&digits) || !code_valid {
         return Err(invalid());
     }
     Ok(NationalRule {
