@@ -21,7 +21,7 @@ pub const MAX_CRL_FILE_BYTES: usize = 16 * 1024 * 1024;
 /// Maximum number of files read from one CRL directory.
 pub const MAX_CRL_DIRECTORY_FILES: usize = 1_000;
 
-/// What to do when a CRL is missing or past its nextUpdate.
+/// Policy for a CRL that is missing or past its nextUpdate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CrlPolicy {
     /// Seconds past nextUpdate during which a CRL is still used, with a note.

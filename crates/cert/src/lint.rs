@@ -15,7 +15,7 @@ use x509_parser::x509::X509Name;
 use crate::parse::Certificate;
 use crate::tnauthlist::TnEntry;
 
-/// How serious a finding is.
+/// Seriousness of a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     /// A requirement (shall, MUST) is broken.
@@ -59,7 +59,7 @@ impl Role {
     }
 }
 
-/// Which roles a rule applies to.
+/// Scope of a rule: the roles it applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applies {
     /// Every certificate.
@@ -111,7 +111,7 @@ pub struct Rule {
 pub struct Finding {
     /// The rule.
     pub rule: &'static Rule,
-    /// What the certificate has instead.
+    /// Description of what the certificate has instead.
     pub detail: String,
 }
 

@@ -1,7 +1,7 @@
 //! A test PKI in the SHAKEN profile: a P-256 root, an intermediate STI-CA, a
 //! subscriber certificate with the requested TNAuthList, a CRL signer standing in
 //! for the STI-PA, and its indirect CRL. Everything it makes is for tests and
-//! demos only, and the names say so.
+//! demos only, and the names state it.
 
 use std::path::Path;
 
@@ -34,7 +34,7 @@ pub enum Defect {
     P384Key,
 }
 
-/// What to build.
+/// Options of the test PKI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PkiOptions {
     /// The Service Provider Code of the subscriber certificate.
@@ -301,7 +301,7 @@ fn name(
 }
 
 /// Returns 16 random bytes with the top bit clear and a non-zero first byte: a
-/// positive serial number of 127 bits or more, as ATIS-1000080 asks for 64.
+/// positive serial number of 127 bits or more, where ATIS-1000080 requires 64.
 fn random_serial() -> Result<SerialNumber, PkiError> {
     let mut bytes = [0u8; 16];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| PkiError::Random)?;

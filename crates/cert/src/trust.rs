@@ -26,7 +26,7 @@ pub enum TrustError {
     Empty { sources: String },
 }
 
-/// Where the trust anchors come from.
+/// Files and directories that hold the trust anchors.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustSources {
     /// PEM bundles or DER files, each with one or more certificates.

@@ -38,8 +38,12 @@ fn claims() -> Claims {
 
 /// The same private key as a bare aws-lc-rs key pair.
 fn bare_key_pair() -> EcdsaKeyPair {
-    let pem = pem::parse(KEY).unwrap();
-    EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, pem.contents()).unwrap()
+    let blocks = pem::parse_many(KEY).unwrap();
+    let key = blocks
+        .iter()
+        .find(|block| block.tag().ends_with("PRIVATE KEY"))
+        .unwrap();
+    EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, key.contents()).unwrap()
 }
 
 fn sign(c: &mut Criterion) {
@@ -113,6 +117,21 @@ fn verify(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // The steps of the crate's verification, to see where its overhead goes.
+    let parsed = IdentityHeader::parse(&identity).unwrap();
+    let mut steps = c.benchmark_group("verify steps");
+    steps.bench_function("parse Identity header", |b| {
+        b.iter(|| black_box(IdentityHeader::parse(black_box(&identity)).unwrap()))
+    });
+    steps.bench_function("decode JWS", |b| {
+        b.iter(|| black_box(Decoded::from_identity(black_box(&parsed)).unwrap()))
+    });
+    let decoded = Decoded::from_identity(&parsed).unwrap();
+    steps.bench_function("run checks", |b| {
+        b.iter(|| black_box(decoded.clone().check(&parsed, request, &options).unwrap()))
+    });
+    steps.finish();
 }
 
 criterion_group!(benches, sign, verify);

@@ -4,7 +4,7 @@
 //! [`passport::Check`]; the certificate step calls a [`CertificateSource`]. The
 //! request's verdict is the best one among its headers: one valid PASSporT is
 //! enough, and otherwise the failure that got furthest through the checks is
-//! reported, since it says the most about what went wrong.
+//! reported, since it tells the most about what went wrong.
 
 use cert::tnauthlist::{Coverage, JwtClaimConstraints, TnAuthList};
 use passport::{
@@ -77,7 +77,7 @@ impl SignerCertificate {
     }
 }
 
-/// What the verifier needs from a SIP or HTTP request.
+/// Parts of a SIP or HTTP request that verification uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyRequest {
     /// Every Identity header value, in message order.
