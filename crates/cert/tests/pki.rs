@@ -353,3 +353,26 @@ fn repeated_or_malformed_key_usage_rejected() {
         );
     }
 }
+
+/// An x5u document serves the signer's certificate first (RFC 7515 section
+/// 4.1.5). Served the other way round, the first certificate is taken as the
+/// signer, which fails, and no other certificate is tried.
+#[test]
+fn intermediate_first_not_reordered() {
+    let mut chain = load("subscriber-chain.pem");
+    chain.reverse();
+    let error = validate_path(&chain, &load("root.pem"), T0).unwrap_err();
+    assert!(
+        matches!(error, ValidationError::MissingDigitalSignature { .. }),
+        "{error}"
+    );
+}
+
+/// The leaf, its intermediate and an unrelated certificate: the extra one is
+/// ignored.
+#[test]
+fn unrelated_extra_certificate_ignored() {
+    let mut chain = load("subscriber-chain.pem");
+    chain.extend(load("other-root.pem"));
+    assert!(validate_path(&chain, &load("root.pem"), T0).is_ok());
+}
