@@ -311,20 +311,37 @@ fn random_serial() -> Result<SerialNumber, PkiError> {
 
 /// Returns the SHA-1 of the public key, the key identifier RFC 5280 section
 /// 4.2.1.2 describes and ATIS-1000080 requires.
-fn key_identifier(key: &KeyPair) -> Vec<u8> {
+pub fn key_identifier(key: &KeyPair) -> Vec<u8> {
     digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, key.public_key_raw())
         .as_ref()
         .to_vec()
 }
 
 fn policies_extension() -> CustomExtension {
-    // certificatePolicies ::= SEQUENCE { PolicyInformation ::= SEQUENCE { OID } }
-    let policy = tlv(0x30, &oid_der(SHAKEN_POLICY_OID));
+    policy_extension(SHAKEN_POLICY_OID)
+}
+
+/// Returns a non-critical certificatePolicies extension with the one policy
+/// `oid`: `SEQUENCE { PolicyInformation ::= SEQUENCE { OID } }`.
+pub fn policy_extension(oid: &str) -> CustomExtension {
+    let policy = tlv(0x30, &oid_der(oid));
     CustomExtension::from_oid_content(&[2, 5, 29, 32], tlv(0x30, &policy))
 }
 
 fn crl_points_extension(der: &[u8]) -> CustomExtension {
     CustomExtension::from_oid_content(&[2, 5, 29, 31], der.to_vec())
+}
+
+/// Returns the cRLDistributionPoints extension of the SHAKEN profile: the CRL URL
+/// and the DER Name `crl_issuer` as cRLIssuer.
+pub fn crl_distribution_points_extension(crl_issuer: &[u8]) -> CustomExtension {
+    crl_points_extension(&crl_distribution_points_der(crl_issuer))
+}
+
+/// Returns a TNAuthList extension with the given DER value, which may break RFC
+/// 8226 on purpose.
+pub fn tn_auth_list_extension(der: Vec<u8>) -> CustomExtension {
+    CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 26], der)
 }
 
 /// Encodes cRLDistributionPoints with one DistributionPoint: the HTTP URL as

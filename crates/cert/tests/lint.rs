@@ -197,3 +197,323 @@ fn corpus_agrees_with_peer_linter() {
         );
     }
 }
+
+/// A change to the parameters of a built certificate.
+type Change = Box<dyn FnOnce(&mut rcgen::CertificateParams)>;
+
+/// Builds certificates in the SHAKEN profile with rcgen, each changed by one
+/// function, signed by a root made in the same way.
+mod built {
+    use cert::Certificate;
+    use cert::pki::{
+        SHAKEN_POLICY_OID, crl_distribution_points_extension, key_identifier, policy_extension,
+        tn_auth_list_extension,
+    };
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyIdMethod, KeyPair,
+        KeyUsagePurpose,
+    };
+
+    const NOW: i64 = 1_796_396_400;
+    /// The DER Name `CN=Test STI-PA CRL`.
+    const CRL_ISSUER: &[u8] = &[
+        0x30, 0x1a, 0x31, 0x18, 0x30, 0x16, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x0f, b'T', b'e',
+        b's', b't', b' ', b'S', b'T', b'I', b'-', b'P', b'A', b' ', b'C', b'R', b'L',
+    ];
+    pub const SPC_999X: &[u8] = &[0x30, 0x08, 0xA0, 0x06, 0x16, 0x04, b'9', b'9', b'9', b'X'];
+
+    fn base(key: &KeyPair, common_name: &str) -> CertificateParams {
+        let at = |s: i64| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.not_before = at(NOW - 3600);
+        params.not_after = at(NOW + 3600);
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x4f; 16]));
+        params.distinguished_name.push(DnType::CountryName, "US");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Test (TEST ONLY)");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(key));
+        params.use_authority_key_identifier_extension = true;
+        params
+    }
+
+    fn parse(pem: &str) -> Certificate {
+        cert::parse_chain(pem.as_bytes()).unwrap().remove(0)
+    }
+
+    /// Returns a root, changed by `change`.
+    pub fn root(change: impl FnOnce(&mut CertificateParams)) -> Certificate {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = base(&key, "Test SHAKEN ROOT");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        change(&mut params);
+        parse(&params.self_signed(&key).unwrap().pem())
+    }
+
+    /// Returns a subscriber certificate in the profile, changed by `change`.
+    pub fn subscriber(change: impl FnOnce(&mut CertificateParams)) -> Certificate {
+        let root_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut root_params = base(&root_key, "Test SHAKEN ROOT");
+        root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        root_params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let issuer = Issuer::new(root_params, &root_key);
+
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = base(&key, "SHAKEN 999X");
+        params
+            .distinguished_name
+            .push(DnType::CustomDnType(vec![2, 5, 4, 5]), "TEST-999X");
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.custom_extensions = vec![
+            policy_extension(SHAKEN_POLICY_OID),
+            crl_distribution_points_extension(CRL_ISSUER),
+            tn_auth_list_extension(SPC_999X.to_vec()),
+        ];
+        change(&mut params);
+        parse(&params.signed_by(&key, &issuer).unwrap().pem())
+    }
+}
+
+#[test]
+fn built_subscriber_lints_clean() {
+    let certificate = built::subscriber(|_| {});
+    assert_eq!(codes(&certificate, 0), Vec::<&str>::new());
+}
+
+#[test]
+fn each_subscriber_rule_broken_alone() {
+    use cert::pki::{policy_extension, tn_auth_list_extension};
+    use rcgen::{DnType, KeyIdMethod, KeyUsagePurpose, SerialNumber};
+
+    let rename = |entries: Vec<(DnType, &'static str)>| -> Change {
+        Box::new(move |p: &mut rcgen::CertificateParams| {
+            p.distinguished_name = rcgen::DistinguishedName::new();
+            for (kind, value) in entries {
+                p.distinguished_name.push(kind, value);
+            }
+        })
+    };
+    let serial_number = DnType::CustomDnType(vec![2, 5, 4, 5]);
+    let cases: Vec<(&str, Change)> = vec![
+        (
+            "serial_positive",
+            Box::new(|p| p.serial_number = Some(SerialNumber::from_slice(&[0]))),
+        ),
+        (
+            "serial_64_bits",
+            Box::new(|p| p.serial_number = Some(SerialNumber::from_slice(&[0x12, 0x34]))),
+        ),
+        (
+            "subject_c_o_cn",
+            rename(vec![
+                (DnType::CountryName, "US"),
+                (DnType::CommonName, "SHAKEN 999X"),
+                (serial_number.clone(), "T"),
+            ]),
+        ),
+        (
+            "subject_c_iso3166",
+            rename(vec![
+                (DnType::CountryName, "USA"),
+                (DnType::OrganizationName, "T"),
+                (DnType::CommonName, "SHAKEN 999X"),
+                (serial_number.clone(), "T"),
+            ]),
+        ),
+        (
+            "ee_cn_shaken_spc",
+            rename(vec![
+                (DnType::CountryName, "US"),
+                (DnType::OrganizationName, "T"),
+                (DnType::CommonName, "SHAKEN Example 999X"),
+                (serial_number.clone(), "T"),
+            ]),
+        ),
+        (
+            "ee_subject_serial_number",
+            rename(vec![
+                (DnType::CountryName, "US"),
+                (DnType::OrganizationName, "T"),
+                (DnType::CommonName, "SHAKEN 999X"),
+            ]),
+        ),
+        (
+            "subject_unexpected_attribute",
+            rename(vec![
+                (DnType::CountryName, "US"),
+                (DnType::OrganizationName, "T"),
+                (DnType::OrganizationalUnitName, "VOIP"),
+                (DnType::CommonName, "SHAKEN 999X"),
+                (serial_number.clone(), "T"),
+            ]),
+        ),
+        (
+            "subject_email",
+            rename(vec![
+                (DnType::CountryName, "US"),
+                (DnType::OrganizationName, "T"),
+                (DnType::CommonName, "SHAKEN 999X"),
+                (serial_number.clone(), "T"),
+                (
+                    DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]),
+                    "noc@example.com",
+                ),
+            ]),
+        ),
+        (
+            "basic_constraints_critical",
+            Box::new(|p| p.is_ca = rcgen::IsCa::NoCa),
+        ),
+        (
+            "ee_key_usage_digital_signature",
+            Box::new(|p| {
+                p.key_usages = vec![
+                    KeyUsagePurpose::DigitalSignature,
+                    KeyUsagePurpose::KeyEncipherment,
+                ]
+            }),
+        ),
+        (
+            "key_usage_critical",
+            Box::new(|p| {
+                p.key_usages = vec![];
+                p.custom_extensions
+                    .push(rcgen::CustomExtension::from_oid_content(
+                        &[2, 5, 29, 15],
+                        vec![0x03, 0x02, 0x07, 0x80],
+                    ));
+            }),
+        ),
+        (
+            "subject_key_identifier_sha1",
+            Box::new(|p| p.key_identifier_method = KeyIdMethod::Sha256),
+        ),
+        (
+            "authority_key_identifier",
+            Box::new(|p| p.use_authority_key_identifier_extension = false),
+        ),
+        (
+            "certificate_policies_single",
+            Box::new(|p| {
+                p.custom_extensions
+                    .retain(|e| e.oid_components().collect::<Vec<_>>() != [2, 5, 29, 32])
+            }),
+        ),
+        (
+            "certificate_policies_shaken",
+            Box::new(|p| {
+                p.custom_extensions
+                    .retain(|e| e.oid_components().collect::<Vec<_>>() != [2, 5, 29, 32]);
+                p.custom_extensions
+                    .push(policy_extension("1.3.6.1.4.1.99999.1"));
+            }),
+        ),
+        (
+            "crl_distribution_point",
+            Box::new(|p| {
+                p.custom_extensions
+                    .retain(|e| e.oid_components().collect::<Vec<_>>() != [2, 5, 29, 31])
+            }),
+        ),
+        (
+            "crl_distribution_point_form",
+            Box::new(|p| {
+                p.custom_extensions
+                    .retain(|e| e.oid_components().collect::<Vec<_>>() != [2, 5, 29, 31]);
+                p.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+                    uris: vec!["https://crl.example.org/sti.crl".into()],
+                }];
+            }),
+        ),
+        (
+            "ee_tn_auth_list",
+            Box::new(|p| {
+                p.custom_extensions.retain(|e| {
+                    e.oid_components().collect::<Vec<_>>() != [1, 3, 6, 1, 5, 5, 7, 1, 26]
+                });
+            }),
+        ),
+        (
+            "ee_tn_auth_list_spc_format",
+            Box::new(|p| {
+                p.custom_extensions.retain(|e| {
+                    e.oid_components().collect::<Vec<_>>() != [1, 3, 6, 1, 5, 5, 7, 1, 26]
+                });
+                p.custom_extensions.push(tn_auth_list_extension(vec![
+                    0x30, 0x08, 0xA0, 0x06, 0x16, 0x04, b'9', b'9', b'9', b'x',
+                ]));
+                p.distinguished_name.push(DnType::CommonName, "SHAKEN 999x");
+            }),
+        ),
+        (
+            "extension_not_specified",
+            Box::new(|p| {
+                p.subject_alt_names = vec![rcgen::SanType::DnsName(
+                    "sbc.example.com".try_into().unwrap(),
+                )]
+            }),
+        ),
+    ];
+    for (code, change) in cases {
+        let found = codes(&built::subscriber(change), 0);
+        assert!(found.contains(&code), "{code}: {found:?}");
+    }
+}
+
+#[test]
+fn each_ca_rule_broken_alone() {
+    use rcgen::KeyUsagePurpose;
+    let clean = codes(&built::root(|_| {}), 0);
+    assert_eq!(clean, Vec::<&str>::new());
+
+    let cases: Vec<(&str, Change)> = vec![
+        (
+            "ca_cn_shaken",
+            Box::new(|p| {
+                p.distinguished_name = rcgen::DistinguishedName::new();
+                p.distinguished_name.push(rcgen::DnType::CountryName, "US");
+                p.distinguished_name
+                    .push(rcgen::DnType::OrganizationName, "T");
+                p.distinguished_name
+                    .push(rcgen::DnType::CommonName, "Test ROOT");
+            }),
+        ),
+        (
+            "root_cn_root",
+            Box::new(|p| {
+                p.distinguished_name = rcgen::DistinguishedName::new();
+                p.distinguished_name.push(rcgen::DnType::CountryName, "US");
+                p.distinguished_name
+                    .push(rcgen::DnType::OrganizationName, "T");
+                p.distinguished_name
+                    .push(rcgen::DnType::CommonName, "Test SHAKEN R1");
+            }),
+        ),
+        (
+            "ca_key_usage_cert_sign",
+            Box::new(|p| p.key_usages = vec![KeyUsagePurpose::DigitalSignature]),
+        ),
+        (
+            "ca_key_usage_cert_sign_only",
+            Box::new(|p| {
+                p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign]
+            }),
+        ),
+        (
+            "root_no_certificate_policies",
+            Box::new(|p| {
+                p.custom_extensions
+                    .push(cert::pki::policy_extension(cert::pki::SHAKEN_POLICY_OID))
+            }),
+        ),
+    ];
+    for (code, change) in cases {
+        let found = codes(&built::root(change), 0);
+        assert!(found.contains(&code), "{code}: {found:?}");
+    }
+}
