@@ -1,0 +1,21 @@
+//! Certificate managing for stird.
+//!
+//! The agnostic model: signing credentials (a private key parsed once, the
+//! certificate chain that verifiers fetch from x5u, an attestation policy) come
+//! from the `[[credential]]` tables of the configuration file or from a SQLite
+//! database, are checked once at load, and are picked per call by calling
+//! number, number range, prefix, trunk or default. A reload swaps the whole set.
+//!
+//! TODO: the self-managing model (fetching x5u over HTTPS with a tiered cache),
+//! the background check that each x5u URL serves the configured chain, and
+//! reloading on SIGHUP or a file change are not built yet.
+
+mod config;
+mod credential;
+mod set;
+
+pub use config::{
+    ConfigError, SCHEMA, SCHEMA_VERSION, init_database, read_config_file, read_database,
+};
+pub use credential::{Credential, CredentialConfig, CredentialError, Selector};
+pub use set::{CredentialSet, CredentialStore, Selection, SetError};
