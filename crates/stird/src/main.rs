@@ -16,6 +16,7 @@ macro_rules! say {
 }
 
 mod certcmd;
+mod credentials;
 mod inspect;
 mod sign;
 mod timearg;
@@ -43,6 +44,9 @@ enum Command {
     /// Test PKI commands.
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// Signing credential commands: create the database, list what loads.
+    #[command(subcommand)]
+    Credentials(credentials::Command),
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Cert(command) => certcmd::run(&command),
         Command::Pki(PkiCommand::Init(args)) => certcmd::pki_init(&args),
+        Command::Credentials(command) => credentials::run(&command),
     };
     match result {
         Ok(Outcome::Valid) => ExitCode::SUCCESS,

@@ -7,16 +7,28 @@ use passport::{Attestation, Claims, Dest, Orig, PPT_SHAKEN, SigningKey, tn};
 use crate::{InputError, Outcome, read_file, timearg};
 
 #[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("credential").required(true).args(["key", "config", "db"]))]
 pub struct Args {
     /// P-256 private key: PEM (PKCS#8, or SEC1 with or without EC PARAMETERS) or DER.
-    #[arg(long, value_name = "KEY.pem")]
-    key: PathBuf,
+    #[arg(long, value_name = "KEY.pem", requires_all = ["x5u", "attest"])]
+    key: Option<PathBuf>,
     /// The https URL where verifiers fetch the signer's certificate chain.
-    #[arg(long, value_name = "URL")]
-    x5u: String,
-    /// Attestation level: A (full), B (partial) or C (gateway).
+    #[arg(long, value_name = "URL", requires = "key")]
+    x5u: Option<String>,
+    /// Configuration file whose [[credential]] tables pick the credential by
+    /// calling number or trunk.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// SQLite database of credentials (see stird credentials init).
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Trunk or customer id, for credentials selected by trunk.
+    #[arg(long, value_name = "ID")]
+    trunk: Option<String>,
+    /// Attestation level: A (full), B (partial) or C (gateway). With --config or
+    /// --db, the credential's policy caps it and gives the default.
     #[arg(long, value_name = "A|B|C")]
-    attest: String,
+    attest: Option<String>,
     /// Calling number; '+' and visual separators are removed.
     #[arg(long, value_name = "TN")]
     orig: String,
@@ -32,11 +44,46 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<Outcome, InputError> {
-    let key = SigningKey::from_pem_or_der(&read_file(&args.key, "key")?)
-        .map_err(|error| format!("key {}: {error}", args.key.display()))?;
-    let x5u = check_x5u(&args.x5u)?;
-    let attest = Attestation::parse(&args.attest).map_err(|error| format!("--attest: {error}"))?;
+    let requested = args
+        .attest
+        .as_deref()
+        .map(Attestation::parse)
+        .transpose()
+        .map_err(|error| format!("--attest: {error}"))?;
     let orig = canonical(&args.orig, "--orig")?;
+    if let (Some(path), Some(x5u)) = (&args.key, &args.x5u) {
+        let key = SigningKey::from_pem_or_der(&read_file(path, "key")?)
+            .map_err(|error| format!("key {}: {error}", path.display()))?;
+        let attest = requested.ok_or("--attest is required with --key")?;
+        return sign_and_print(&key, check_x5u(x5u)?, attest, orig, args);
+    }
+
+    let credentials = crate::credentials::load(args.config.as_deref(), args.db.as_deref())?;
+    let selection = credentials
+        .select(&orig, args.trunk.as_deref())
+        .ok_or_else(|| {
+            format!("no credential is selected for {orig} and no default is configured")
+        })?;
+    let credential = &selection.credential;
+    eprintln!(
+        "stird: signing with credential '{}' ({})",
+        credential.name, selection.reason
+    );
+    let attest = credential.attestation_for(requested);
+    if requested.is_some_and(|level| level != attest) {
+        eprintln!("stird: note: attestation capped at {attest} by the credential's policy");
+    }
+    sign_and_print(&credential.key, &credential.x5u, attest, orig, args)
+}
+
+/// Builds the SHAKEN claims, signs them and prints the Identity header value.
+fn sign_and_print(
+    key: &SigningKey,
+    x5u: &str,
+    attest: Attestation,
+    orig: String,
+    args: &Args,
+) -> Result<Outcome, InputError> {
     let dest = args
         .dest
         .iter()
@@ -51,7 +98,6 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
         Some(origid) => origid.clone(),
         None => random_uuid()?,
     };
-
     let claims = Claims::shaken(
         attest,
         Orig::Tn(orig),
@@ -62,7 +108,7 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
         iat,
         origid,
     );
-    let identity = passport::sign_identity(&key, x5u, Some(PPT_SHAKEN), &claims)
+    let identity = passport::sign_identity(key, x5u, Some(PPT_SHAKEN), &claims)
         .map_err(|error| format!("signing failed: {error}"))?;
     say!("{identity}");
     Ok(Outcome::Valid)

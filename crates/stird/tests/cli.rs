@@ -964,3 +964,124 @@ fn control_characters_escaped_in_text() {
     );
     assert!(text.contains("\\u{a}result: valid"), "{text}");
 }
+
+#[test]
+fn sign_with_configured_credentials() {
+    let dir = temp_dir("credentials");
+    let init = stird(&[
+        "pki",
+        "init",
+        dir.join("a").to_str().unwrap(),
+        "--spc",
+        "111A",
+    ]);
+    assert_eq!(init.status.code(), Some(0));
+    let config = dir.join("stird.toml");
+    std::fs::write(
+        &config,
+        "[[credential]]\nname = \"carrier-a\"\nkey = \"a/subscriber.key.pem\"\nchain = \"a/chain.pem\"\nx5u = \"https://cr.example.com/a.pem\"\nattest_max = \"B\"\nprefixes = [\"1202\"]\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+
+    let list = stird(&["credentials", "list", "--config", &config]);
+    assert_eq!(list.status.code(), Some(0), "{}", stdout(&list));
+    assert!(
+        stdout(&list).contains("selected by: prefix 1202"),
+        "{}",
+        stdout(&list)
+    );
+
+    let signed = stird(&[
+        "sign",
+        "--config",
+        &config,
+        "--orig",
+        "+1 202 555 0100",
+        "--dest",
+        "12025550101",
+        "--attest",
+        "A",
+    ]);
+    assert_eq!(signed.status.code(), Some(0), "{}", stderr(&signed));
+    assert!(
+        stderr(&signed).contains("signing with credential 'carrier-a' (prefix 1202)"),
+        "{}",
+        stderr(&signed)
+    );
+    assert!(
+        stderr(&signed).contains("capped at B"),
+        "{}",
+        stderr(&signed)
+    );
+    let inspection: Value =
+        serde_json::from_slice(&stird(&["inspect", "--json", stdout(&signed).trim()]).stdout)
+            .unwrap();
+    assert_eq!(inspection["claims"]["attest"], "B");
+    assert_eq!(inspection["summary"]["x5u"], "https://cr.example.com/a.pem");
+
+    let unselected = stird(&[
+        "sign",
+        "--config",
+        &config,
+        "--orig",
+        "13035550100",
+        "--dest",
+        "12025550101",
+    ]);
+    assert_eq!(unselected.status.code(), Some(2));
+    assert!(
+        stderr(&unselected).contains("no credential is selected for 13035550100"),
+        "{}",
+        stderr(&unselected)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn credentials_database_created_and_listed() {
+    let dir = temp_dir("credentials-db");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("creds.db");
+    let init = stird(&["credentials", "init", db.to_str().unwrap()]);
+    assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
+    let list = stird(&["credentials", "list", "--db", db.to_str().unwrap()]);
+    assert_eq!(list.status.code(), Some(0));
+    assert!(
+        stdout(&list).contains("no credential is declared"),
+        "{}",
+        stdout(&list)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn credentials_list_refuses_bad_credential() {
+    let dir = temp_dir("credentials-bad");
+    stird(&[
+        "pki",
+        "init",
+        dir.join("a").to_str().unwrap(),
+        "--broken",
+        "expired",
+    ]);
+    let config = dir.join("stird.toml");
+    std::fs::write(
+        &config,
+        "[[credential]]\nname = \"old\"\nkey = \"a/subscriber.key.pem\"\nchain = \"a/chain.pem\"\nx5u = \"https://cr.example.com/a.pem\"\ndefault = true\n",
+    )
+    .unwrap();
+    let list = stird(&["credentials", "list", "--config", config.to_str().unwrap()]);
+    assert_eq!(list.status.code(), Some(1), "{}", stdout(&list));
+    assert!(
+        stdout(&list).contains("credential 'old'"),
+        "{}",
+        stdout(&list)
+    );
+    assert!(
+        stdout(&list).contains("is not valid now"),
+        "{}",
+        stdout(&list)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

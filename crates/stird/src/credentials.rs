@@ -1,0 +1,106 @@
+//! `stird credentials`: create the credential database and list what loads.
+
+use std::path::{Path, PathBuf};
+
+use certstore::{CredentialSet, read_config_file, read_database};
+use clap::Subcommand;
+
+use crate::{InputError, Outcome, timearg};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the credential tables in a SQLite database (the file is created
+    /// when missing; existing rows are kept).
+    Init {
+        /// The database file.
+        db: PathBuf,
+    },
+    /// Load the credentials, run every load check, and show each one with what
+    /// selects it, its attestation policy, days to expiry and warnings.
+    #[command(
+        after_help = "Exit status: 0 when every credential loads, 1 when one fails a check, 2 on a usage or read error."
+    )]
+    List {
+        /// Configuration file with [[credential]] tables.
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with = "db",
+            required_unless_present = "db"
+        )]
+        config: Option<PathBuf>,
+        /// SQLite database of credentials.
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+    },
+}
+
+/// Days before a certificate's notAfter from which listings warn.
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+pub fn run(command: &Command) -> Result<Outcome, InputError> {
+    match command {
+        Command::Init { db } => {
+            certstore::init_database(db).map_err(|error| InputError(error.to_string()))?;
+            say!("created the credential tables in {}", db.display());
+            Ok(Outcome::Valid)
+        }
+        Command::List { config, db } => list(config.as_deref(), db.as_deref()),
+    }
+}
+
+/// Loads the credentials from a configuration file or a database. A failed load
+/// check is a refusal, reported as an input error with the credential named.
+pub fn load(config: Option<&Path>, db: Option<&Path>) -> Result<CredentialSet, InputError> {
+    let configs = match (config, db) {
+        (Some(path), _) => read_config_file(path),
+        (None, Some(path)) => read_database(path),
+        (None, None) => return Err("give the credentials with --config or --db".into()),
+    }
+    .map_err(|error| InputError(error.to_string()))?;
+    CredentialSet::load(&configs, timearg::now()).map_err(|error| InputError(error.to_string()))
+}
+
+fn list(config: Option<&Path>, db: Option<&Path>) -> Result<Outcome, InputError> {
+    let set = match load(config, db) {
+        Ok(set) => set,
+        Err(InputError(message)) if message.starts_with("credential '") => {
+            say!("refused: {message}");
+            return Ok(Outcome::Invalid);
+        }
+        Err(error) => return Err(error),
+    };
+    let now = timearg::now();
+    for credential in set.credentials() {
+        let signer = credential.chain.first();
+        say!("credential {}", credential.name);
+        say!("  x5u: {}", credential.x5u);
+        say!(
+            "  certificate: {}",
+            signer.map_or("", |c| c.subject.as_str())
+        );
+        say!(
+            "  attestation: default {}, at most {}",
+            credential.attest_default,
+            credential.attest_max
+        );
+        let days = credential.days_to_expiry(now);
+        say!(
+            "  expires: {} ({days} days)",
+            timearg::format_utc(credential.not_after)
+        );
+        if days < EXPIRY_WARNING_DAYS {
+            say!("  warning: the certificate expires in {days} days");
+        }
+        for selector in &credential.selectors {
+            say!("  selected by: {selector}");
+        }
+        for warning in &credential.warnings {
+            say!("  warning: {warning}");
+        }
+    }
+    if set.credentials().is_empty() {
+        say!("no credential is declared");
+    }
+    Ok(Outcome::Valid)
+}
