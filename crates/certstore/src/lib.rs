@@ -13,9 +13,11 @@
 mod config;
 mod credential;
 mod set;
+mod x5u_map;
 
 pub use config::{
     ConfigError, SCHEMA, SCHEMA_VERSION, init_database, read_config_file, read_database,
 };
 pub use credential::{Credential, CredentialConfig, CredentialError, Selector};
 pub use set::{CredentialSet, CredentialStore, Selection, SetError};
+pub use x5u_map::{MAX_MAPPED_FILES, X5uMap, X5uMapError};

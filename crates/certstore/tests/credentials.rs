@@ -493,3 +493,49 @@ fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
+
+#[test]
+fn x5u_map_reads_files_and_directories() {
+    let dir = TempDir::new("x5u-map");
+    let a = pki(&dir.0, "a", "111A", vec![]);
+    let partner = dir.0.join("partner");
+    std::fs::create_dir_all(&partner).unwrap();
+    std::fs::copy(a.join("chain.pem"), partner.join("111A.pem")).unwrap();
+    let config = dir.0.join("stird.toml");
+    std::fs::write(
+        &config,
+        "[x5u.files]\n\"https://cr.example.com/sti/a.pem\" = \"a/chain.pem\"\n\"https://cr.partner.example/sti/\" = \"partner/\"\n",
+    )
+    .unwrap();
+    let map = certstore::X5uMap::from_config_file(&config).unwrap();
+    assert_eq!(map.len(), 2);
+    assert_eq!(
+        map.chain("https://cr.example.com/sti/a.pem").unwrap().len(),
+        2
+    );
+    assert!(
+        map.chain("https://cr.partner.example/sti/111A.pem")
+            .unwrap()[0]
+            .subject
+            .contains("SHAKEN 111A")
+    );
+    assert!(
+        map.chain("https://cr.partner.example/sti/other.pem")
+            .is_none()
+    );
+    assert!(map.chain("https://cr.example.com/sti/a.pem?x=1").is_none());
+
+    let http = certstore::X5uMap::from_entries(&[(
+        "http://cr.example.com/a.pem".into(),
+        a.join("chain.pem"),
+    )]);
+    assert!(matches!(http, Err(certstore::X5uMapError::Entry { .. })));
+    let key = certstore::X5uMap::from_entries(&[(
+        "https://cr.example.com/k.pem".into(),
+        a.join("subscriber.key.pem"),
+    )]);
+    assert!(
+        matches!(key, Err(certstore::X5uMapError::Entry { .. })),
+        "a private key is not a chain"
+    );
+}

@@ -24,6 +24,10 @@ pub struct Args {
     /// intermediates), read from a file instead of fetched.
     #[arg(long, value_name = "FILE")]
     x5u_file: Option<PathBuf>,
+    /// Configuration file whose [x5u.files] table maps x5u URLs to local
+    /// certificate files, for certificates exchanged out of band.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "x5u_file"])]
+    config: Option<PathBuf>,
     #[command(flatten)]
     trust: TrustArgs,
     #[command(flatten)]
@@ -53,12 +57,20 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<Outcome, InputError> {
-    let Some(chain_path) = args.cert.as_ref().or(args.x5u_file.as_ref()) else {
+    let chains = match (args.cert.as_ref().or(args.x5u_file.as_ref()), &args.config) {
+        (Some(path), _) => Chains::Fixed(
+            cert::parse_chain(&read_file(path, "certificate")?)
+                .map_err(|error| format!("certificate {}: {error}", path.display()))?,
+        ),
+        (None, Some(config)) => Chains::Map(
+            certstore::X5uMap::from_config_file(config)
+                .map_err(|error| InputError(error.to_string()))?,
+        ),
         // TODO: fetch the x5u URL once the certificate repository client exists.
-        return Err("give the signer's certificate with --cert or --x5u-file; fetching x5u is not available yet".into());
+        (None, None) => {
+            return Err("give the signer's certificate with --cert, --x5u-file or --config; fetching x5u is not available yet".into());
+        }
     };
-    let chain = cert::parse_chain(&read_file(chain_path, "certificate")?)
-        .map_err(|error| format!("certificate {}: {error}", chain_path.display()))?;
     let anchors = if args.trust.given() {
         Some(args.trust.load()?)
     } else {
@@ -85,11 +97,9 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
             national: args.national.as_deref().map(parse_national).transpose()?,
         },
     };
-    let signer = chain
-        .first()
-        .ok_or("the certificate file holds no certificate")?;
     let source = GivenCertificate {
-        chain: &chain,
+        chains: &chains,
+        signer: std::cell::RefCell::new(None),
         anchors: anchors.as_ref(),
         crls: crls.as_ref(),
         at: now,
@@ -123,12 +133,12 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
             failure.response.code,
             failure.response.reason
         );
-        print_certificate_line(signer, anchors.is_some());
+        print_certificate_line(source.signer.borrow().as_deref(), anchors.is_some());
         return Ok(Outcome::Invalid);
     }
 
     say!("result: valid");
-    print_certificate_line(signer, anchors.is_some());
+    print_certificate_line(source.signer.borrow().as_deref(), anchors.is_some());
     if let Some(revocation) = source.revocation.borrow().as_ref() {
         say!("revocation: {}", describe_revocation(revocation));
     }
@@ -151,16 +161,15 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
 }
 
 /// Names the signer's certificate and says how far it was checked.
-fn print_certificate_line(signer: &cert::Certificate, anchored: bool) {
+fn print_certificate_line(signer: Option<&str>, anchored: bool) {
+    let Some(signer) = signer else {
+        return;
+    };
     if anchored {
-        say!(
-            "certificate: {} (path checked against the given trust anchors)",
-            signer.subject
-        );
+        say!("certificate: {signer} (path checked against the given trust anchors)");
     } else {
         say!(
-            "certificate: {} (NOT VALIDATED: only its validity dates were checked; give --ca-file to validate the chain)",
-            signer.subject
+            "certificate: {signer} (NOT VALIDATED: only its validity dates were checked; give --ca-file to validate the chain)"
         );
     }
 }
@@ -181,8 +190,16 @@ fn check_identity_argument(option: &str, value: &str) -> Result<(), InputError> 
 
 /// The certificate chain named by `--cert` or `--x5u-file`, used for whatever
 /// x5u the PASSporT names, and validated when trust anchors were given.
+/// Where the signer's chain comes from: one file for any x5u, or a map by x5u.
+enum Chains {
+    Fixed(Vec<cert::Certificate>),
+    Map(certstore::X5uMap),
+}
+
 struct GivenCertificate<'a> {
-    chain: &'a [cert::Certificate],
+    chains: &'a Chains,
+    /// The subject of the signer certificate used, for output.
+    signer: std::cell::RefCell<Option<String>>,
     anchors: Option<&'a cert::TrustStore>,
     crls: Option<&'a cert::CrlStore>,
     at: i64,
@@ -191,13 +208,26 @@ struct GivenCertificate<'a> {
 }
 
 impl CertificateSource for GivenCertificate<'_> {
-    fn certificate_for(&self, _x5u: &str) -> Result<SignerCertificate, CertificateError> {
+    fn certificate_for(&self, x5u: &str) -> Result<SignerCertificate, CertificateError> {
+        let mapped;
+        let chain: &[cert::Certificate] = match self.chains {
+            Chains::Fixed(chain) => chain,
+            Chains::Map(map) => {
+                mapped = map.chain(x5u).ok_or_else(|| {
+                    CertificateError::Unavailable(format!("x5u {x5u} is not in the x5u map"))
+                })?;
+                &mapped
+            }
+        };
+        if let Some(signer) = chain.first() {
+            self.signer.replace(Some(signer.subject.clone()));
+        }
         if let Some(store) = self.anchors {
-            let path = validate(self.chain, store, self.crls, self.at)
+            let path = validate(chain, store, self.crls, self.at)
                 .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
             self.revocation.replace(Some(path.revocation));
         }
-        let signer = self.chain.first().ok_or_else(|| {
+        let signer = chain.first().ok_or_else(|| {
             CertificateError::Unavailable("the certificate file holds no certificate".to_owned())
         })?;
         // Without trust anchors the chain is not validated, but an expired or

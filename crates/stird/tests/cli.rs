@@ -494,7 +494,7 @@ fn verify_without_certificate_exits_2() {
     let output = stird(&["verify", "--identity", &signed()]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("--cert or --x5u-file"),
+        stderr(&output).contains("--cert, --x5u-file or --config"),
         "{}",
         stderr(&output)
     );
@@ -1083,5 +1083,80 @@ fn credentials_list_refuses_bad_credential() {
         "{}",
         stdout(&list)
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn verify_with_x5u_map() {
+    let dir = temp_dir("x5u-map");
+    stird(&[
+        "pki",
+        "init",
+        dir.join("a").to_str().unwrap(),
+        "--spc",
+        "111A",
+    ]);
+    let config = dir.join("stird.toml");
+    std::fs::write(
+        &config,
+        format!("[x5u.files]\n\"{X5U}\" = \"a/chain.pem\"\n"),
+    )
+    .unwrap();
+    let key = dir.join("a/subscriber.key.pem");
+    let signed = stird(&[
+        "sign",
+        "--key",
+        key.to_str().unwrap(),
+        "--x5u",
+        X5U,
+        "--attest",
+        "A",
+        "--orig",
+        "12025550100",
+        "--dest",
+        "12025550101",
+    ]);
+    let identity = stdout(&signed);
+    let root = dir.join("a/root.pem");
+    let output = stird(&[
+        "verify",
+        "--identity",
+        identity.trim(),
+        "--config",
+        config.to_str().unwrap(),
+        "--ca-file",
+        root.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("certificate: CN=SHAKEN 111A"),
+        "{}",
+        stdout(&output)
+    );
+
+    let other = stird(&[
+        "sign",
+        "--key",
+        key.to_str().unwrap(),
+        "--x5u",
+        "https://cr.example.test/other.pem",
+        "--attest",
+        "A",
+        "--orig",
+        "12025550100",
+        "--dest",
+        "12025550101",
+    ]);
+    let unmapped = stird(&[
+        "verify",
+        "--identity",
+        stdout(&other).trim(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let text = stdout(&unmapped);
+    assert_eq!(unmapped.status.code(), Some(1), "{text}");
+    assert!(text.contains("is not in the x5u map"), "{text}");
+    assert!(text.contains("sip response: 436"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
