@@ -458,6 +458,35 @@ fn each_subscriber_rule_broken_alone() {
                 )]
             }),
         ),
+        (
+            "key_usage_der",
+            Box::new(|p| {
+                // digitalSignature with a trailing zero byte that DER forbids.
+                p.key_usages = vec![];
+                let mut extension = rcgen::CustomExtension::from_oid_content(
+                    &[2, 5, 29, 15],
+                    vec![0x03, 0x03, 0x00, 0x80, 0x00],
+                );
+                extension.set_criticality(true);
+                p.custom_extensions.push(extension);
+            }),
+        ),
+        (
+            "authority_key_identifier_key_id",
+            Box::new(|p| {
+                // An authorityKeyIdentifier with only a serial number.
+                p.use_authority_key_identifier_extension = false;
+                p.custom_extensions
+                    .push(rcgen::CustomExtension::from_oid_content(
+                        &[2, 5, 29, 35],
+                        vec![0x30, 0x03, 0x82, 0x01, 0x01],
+                    ));
+            }),
+        ),
+        (
+            "validity_order",
+            Box::new(|p| std::mem::swap(&mut p.not_before, &mut p.not_after)),
+        ),
     ];
     for (code, change) in cases {
         let found = codes(&built::subscriber(change), 0);
@@ -509,6 +538,26 @@ fn each_ca_rule_broken_alone() {
             Box::new(|p| {
                 p.custom_extensions
                     .push(cert::pki::policy_extension(cert::pki::SHAKEN_POLICY_OID))
+            }),
+        ),
+        (
+            "root_authority_key_identifier",
+            Box::new(|p| {
+                // A root whose authorityKeyIdentifier names another key.
+                p.use_authority_key_identifier_extension = false;
+                p.custom_extensions
+                    .push(rcgen::CustomExtension::from_oid_content(
+                        &[2, 5, 29, 35],
+                        vec![0x30, 0x06, 0x80, 0x04, 1, 2, 3, 4],
+                    ));
+            }),
+        ),
+        (
+            "issuer_c_o_cn",
+            Box::new(|p| {
+                p.distinguished_name = rcgen::DistinguishedName::new();
+                p.distinguished_name
+                    .push(rcgen::DnType::CommonName, "Test SHAKEN ROOT");
             }),
         ),
     ];
