@@ -539,3 +539,17 @@ fn x5u_map_reads_files_and_directories() {
         "a private key is not a chain"
     );
 }
+
+#[test]
+fn example_configuration_parses() {
+    let path = PathBuf::from(format!(
+        "{}/../../stird.example.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ));
+    let configs = certstore::read_config_file(&path).unwrap();
+    assert_eq!(configs.len(), 1);
+    assert_eq!(configs[0].name, "carrier-a");
+    assert_eq!(configs[0].ranges, vec!["12025560000:1000".to_owned()]);
+    assert!(configs[0].default);
+    assert!(configs[0].key.ends_with("pki/subscriber.key.pem"));
+}
