@@ -1,5 +1,5 @@
-//! Where credential declarations come from: the `[[credential]]` tables of the
-//! TOML configuration file, or a SQLite database.
+//! Sources of credential declarations: the `[[credential]]` tables of the TOML
+//! configuration file, or a SQLite database.
 
 use std::path::{Path, PathBuf};
 

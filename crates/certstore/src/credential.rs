@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// Maximum size of a key or chain file, in bytes.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
-/// What selects a credential for a call.
+/// A rule that selects a credential for a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {
     /// One calling number, canonical.
@@ -95,7 +95,7 @@ pub struct Credential {
     pub attest_max: Attestation,
     /// The attestation signed when none is requested.
     pub attest_default: Attestation,
-    /// What selects this credential.
+    /// The rules that select this credential.
     pub selectors: Vec<Selector>,
     /// The signer certificate's notAfter, in Unix seconds.
     pub not_after: i64,

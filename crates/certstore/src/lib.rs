@@ -1,10 +1,10 @@
 //! Certificate managing for stird.
 //!
-//! The agnostic model: signing credentials (a private key parsed once, the
-//! certificate chain that verifiers fetch from x5u, an attestation policy) come
-//! from the `[[credential]]` tables of the configuration file or from a SQLite
-//! database, are checked once at load, and are picked per call by calling
-//! number, number range, prefix, trunk or default. A reload swaps the whole set.
+//! The agnostic model: a signing credential is a private key parsed once, the
+//! certificate chain that verifiers fetch from x5u, and an attestation policy.
+//! Credentials come from the `[[credential]]` tables of the configuration file
+//! or from a SQLite database. They are checked once at load and picked per call
+//! by calling number, number range, prefix, trunk or default. A reload swaps the whole set.
 //!
 //! TODO: the self-managing model (fetching x5u over HTTPS with a tiered cache),
 //! the background check that each x5u URL serves the configured chain, and
