@@ -14,6 +14,7 @@ mod config;
 mod credential;
 mod set;
 mod x5u_map;
+pub mod x5u_policy;
 
 pub use config::{
     ConfigError, SCHEMA, SCHEMA_VERSION, init_database, read_config_file, read_database,

@@ -553,3 +553,34 @@ fn example_configuration_parses() {
     assert!(configs[0].default);
     assert!(configs[0].key.ends_with("pki/subscriber.key.pem"));
 }
+
+/// The x5u URLs seen in real calls: every one is classified without panic, and
+/// the counts per outcome stay as recorded, so a change in the policy shows.
+#[test]
+fn real_x5u_urls_classified() {
+    use certstore::x5u_policy::{X5uPolicy, X5uPolicyError, check_url};
+    let text = std::fs::read_to_string(format!(
+        "{}/../../testdata/corpus/x5u-urls.txt",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for url in text.lines().filter(|line| !line.trim().is_empty()) {
+        let outcome = match check_url(url.trim(), &X5uPolicy::default()) {
+            Ok(_) => "accepted",
+            Err(X5uPolicyError::TooLong { .. }) => "too long",
+            Err(X5uPolicyError::Malformed { .. }) => "malformed",
+            Err(X5uPolicyError::Scheme { .. }) => "scheme",
+            Err(X5uPolicyError::Port { .. }) => "port",
+            Err(X5uPolicyError::ForbiddenPart { .. }) => "forbidden part",
+            Err(X5uPolicyError::HostRefused { .. }) => "host",
+            Err(X5uPolicyError::AddressRefused { .. }) => "address",
+        };
+        *counts.entry(outcome).or_default() += 1;
+    }
+    assert_eq!(counts.values().sum::<usize>(), 8920);
+    assert_eq!(counts.get("accepted"), Some(&8900), "{counts:?}");
+    assert_eq!(counts.get("scheme"), Some(&14), "{counts:?}");
+    assert_eq!(counts.get("port"), Some(&6), "{counts:?}");
+    assert_eq!(counts.len(), 3, "{counts:?}");
+}

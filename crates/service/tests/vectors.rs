@@ -18,14 +18,6 @@ use service::{
     verify_request,
 };
 
-/// Vectors whose expected result depends on certificate path validation,
-/// TNAuthList or the x5u URL policy. The offline source below trusts any file in
-/// the map, so these would pass here for the wrong reason.
-// TODO: run these once the cert crate validates chains and certstore applies the
-// x5u policy.
-const NEEDS_CERTIFICATE_VALIDATION: [&str; 3] =
-    ["syn-untrusted-chain", "syn-no-tnauthlist", "syn-x5u-http"];
-
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
 }
@@ -48,6 +40,9 @@ struct MappedFiles {
 
 impl CertificateSource for MappedFiles {
     fn certificate_for(&self, x5u: &str) -> Result<SignerCertificate, CertificateError> {
+        // A fetching source refuses what the x5u policy refuses before any I/O.
+        certstore::x5u_policy::check_url(x5u, &certstore::x5u_policy::X5uPolicy::default())
+            .map_err(|error| CertificateError::Unavailable(error.to_string()))?;
         let path = self
             .files
             .get(x5u)
@@ -174,10 +169,6 @@ fn sip_verify_vectors() {
 
     let mut ran = 0;
     for vector in &vectors {
-        let id = vector["id"].as_str().unwrap();
-        if NEEDS_CERTIFICATE_VALIDATION.contains(&id) {
-            continue;
-        }
         let expected = &vector["expected"];
         if expected["profile"] == "strict" {
             check(vector, expected, Profile::Strict);
@@ -187,7 +178,7 @@ fn sip_verify_vectors() {
         }
         ran += 1;
     }
-    assert_eq!(ran, vectors.len() - NEEDS_CERTIFICATE_VALIDATION.len());
+    assert_eq!(ran, vectors.len());
 }
 
 #[test]
