@@ -228,7 +228,7 @@ impl CrlStore {
         self.check_crl_signature(crl, issuers, anchors, at)?;
         check_crl_freshness(crl, at, self.policy, notes)?;
 
-        let serial = trim_leading_zeros(parsed.raw_serial());
+        let serial = crate::validate::trim_zeros(parsed.raw_serial()).to_vec();
         // NOTE: entries are matched by serial number alone. STI-CAs draw serial
         // numbers of 64 random bits or more, and the indirect CRL of the STI-PA
         // does not always carry the certificateIssuer entry extension.
@@ -379,7 +379,7 @@ fn parse_crl(der: &[u8]) -> Result<Crl, String> {
     let entries = crl
         .iter_revoked_certificates()
         .map(|entry| Entry {
-            serial: trim_leading_zeros(entry.raw_serial()),
+            serial: crate::validate::trim_zeros(entry.raw_serial()).to_vec(),
             revoked_at: entry.revocation_date.timestamp(),
             reason: entry.reason_code().map_or_else(
                 || "no reason given".to_owned(),
@@ -412,11 +412,6 @@ fn reason_name(code: u8) -> &'static str {
         10 => "aACompromise",
         _ => "unknown reason code",
     }
-}
-
-fn trim_leading_zeros(serial: &[u8]) -> Vec<u8> {
-    let start = serial.iter().position(|&b| b != 0).unwrap_or(serial.len());
-    serial.get(start..).unwrap_or_default().to_vec()
 }
 
 fn describe_names(names: &[Vec<u8>]) -> String {

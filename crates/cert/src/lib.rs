@@ -20,7 +20,7 @@ mod validate;
 pub use crl::{CrlError, CrlPolicy, CrlStore, MAX_CRL_DIRECTORY_FILES, MAX_CRL_FILE_BYTES};
 pub use parse::{
     Certificate, CrlDistributionPoint, Error, MAX_BUNDLE_BYTES, MAX_BUNDLE_CERTIFICATES,
-    MAX_CHAIN_BYTES, MAX_CHAIN_CERTIFICATES, parse_bundle, parse_chain,
+    MAX_CHAIN_BYTES, MAX_CHAIN_CERTIFICATES, parse_bundle, parse_chain, read_limited,
 };
 pub use trust::{MAX_DIRECTORY_FILES, SharedTrustStore, TrustError, TrustSources, TrustStore};
 pub use validate::{

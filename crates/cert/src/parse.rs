@@ -336,7 +336,7 @@ fn describe_der_error(
 
 /// Reads at most `max` bytes of a file and fails when it holds more, so a device
 /// or a huge file never fills memory.
-pub(crate) fn read_limited(path: &std::path::Path, max: usize) -> std::io::Result<Vec<u8>> {
+pub fn read_limited(path: &std::path::Path, max: usize) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
     let mut bytes = Vec::new();
     std::fs::File::open(path)?

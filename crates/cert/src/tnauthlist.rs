@@ -793,6 +793,15 @@ fn decode_permitted_value(element: &Element<'_>) -> Result<String, JwtClaimConst
         .map_err(|_| JwtClaimConstraintsError::PermittedValueInvalidUtf8)
 }
 
+/// Returns the last number of a range of `count` numbers from `start`, as digits
+/// of the start's length, or `None` when the range would change length.
+pub fn range_end(start: &str, count: u64) -> Option<String> {
+    let first: u128 = start.parse().ok()?;
+    let last = first.checked_add(u128::from(count))?.checked_sub(1)?;
+    let text = format!("{last:0width$}", width = start.len());
+    (text.len() == start.len()).then_some(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -356,7 +356,8 @@ fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool 
     key_matches && serial_matches
 }
 
-fn trim_zeros(bytes: &[u8]) -> &[u8] {
+/// Returns an unsigned big-endian integer without its leading zero bytes.
+pub(crate) fn trim_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
     bytes.get(start..).unwrap_or_default()
 }
@@ -660,7 +661,8 @@ fn check_tn_auth_list_encompassed(
             TnEntry::Spc(spc) => issuer_list.spcs().any(|s| s == spc),
             TnEntry::One(number) => covered(number),
             TnEntry::Range { start, count } => {
-                covered(start) && range_end(start, *count).is_some_and(|end| covered(&end))
+                covered(start)
+                    && crate::tnauthlist::range_end(start, *count).is_some_and(|end| covered(&end))
             }
         };
         if !inside {
@@ -671,14 +673,6 @@ fn check_tn_auth_list_encompassed(
         }
     }
     Ok(())
-}
-
-/// Returns the last number of a range, as digits of the start's length.
-fn range_end(start: &str, count: u64) -> Option<String> {
-    let first: u128 = start.parse().ok()?;
-    let last = first.checked_add(u128::from(count))?.checked_sub(1)?;
-    let text = format!("{last:0width$}", width = start.len());
-    (text.len() == start.len()).then_some(text)
 }
 
 /// Checks that a CRL signer's keyUsage, when present, allows cRLSign

@@ -9,7 +9,7 @@ use passport::{Attestation, SigningKey};
 use serde::Deserialize;
 
 /// Maximum size of a key or chain file, in bytes.
-const MAX_FILE_BYTES: u64 = 1024 * 1024;
+const MAX_FILE_BYTES: usize = 1024 * 1024;
 
 /// A rule that selects a credential for a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,22 +260,11 @@ impl CredentialConfig {
 }
 
 fn read(name: &str, path: &Path) -> Result<Vec<u8>, CredentialError> {
-    use std::io::Read as _;
-    let error = |reason: String| CredentialError::Read {
+    cert::read_limited(path, MAX_FILE_BYTES).map_err(|e| CredentialError::Read {
         name: name.to_owned(),
         path: path.display().to_string(),
-        reason,
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(|e| error(e.to_string()))?
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| error(e.to_string()))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(error(format!("larger than {MAX_FILE_BYTES} bytes")));
-    }
-    Ok(bytes)
+        reason: e.to_string(),
+    })
 }
 
 /// Checks that the key file is readable by its owner only.
@@ -358,7 +347,10 @@ fn check_coverage(
             Selector::Number(number) => vec![number.clone()],
             Selector::Prefix(prefix) => vec![prefix.clone()],
             Selector::Range { start, count } => {
-                vec![start.clone(), range_end(start, *count).unwrap_or_default()]
+                vec![
+                    start.clone(),
+                    cert::tnauthlist::range_end(start, *count).unwrap_or_default(),
+                ]
             }
             Selector::Trunk(_) | Selector::Default => continue,
         };
@@ -386,12 +378,4 @@ fn check_coverage(
     }
     warnings.dedup();
     Ok(warnings)
-}
-
-/// Returns the last number of a range as digits of the start's length.
-pub(crate) fn range_end(start: &str, count: u64) -> Option<String> {
-    let first: u128 = start.parse().ok()?;
-    let last = first.checked_add(u128::from(count))?.checked_sub(1)?;
-    let text = format!("{last:0width$}", width = start.len());
-    (text.len() == start.len()).then_some(text)
 }
