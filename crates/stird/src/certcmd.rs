@@ -37,7 +37,7 @@ pub struct LintArgs {
     #[arg(long)]
     json: bool,
     /// The time for the expiry notice: Unix seconds or RFC 3339; now when absent.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_negative_numbers = true)]
     at: Option<String>,
     /// A certificate or chain: PEM with one or more certificates, or one DER certificate.
     file: PathBuf,
@@ -152,7 +152,7 @@ pub struct VerifyArgs {
     #[command(flatten)]
     crls: CrlArgs,
     /// Validation time: Unix seconds or RFC 3339; now when absent.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_negative_numbers = true)]
     at: Option<String>,
     /// The chain to validate: subscriber certificate first, then intermediates
     /// (PEM, or one DER certificate).

@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, value_name = "ID")]
     origid: Option<String>,
     /// Issued-at time: Unix seconds or RFC 3339; now when absent.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_negative_numbers = true)]
     iat: Option<String>,
 }
 

@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, value_name = "TN")]
     dest: Option<String>,
     /// Verification time: Unix seconds or RFC 3339; now when absent.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_negative_numbers = true)]
     at: Option<String>,
     /// Largest accepted distance between iat and the verification time, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = passport::DEFAULT_FRESHNESS)]

@@ -1160,3 +1160,11 @@ fn verify_with_x5u_map() {
     assert!(text.contains("sip response: 436"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn negative_times_accepted_as_values() {
+    let output = verify(&signed(), &["--at", "-5"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("sip response: 403 Stale Date"), "{text}");
+}
