@@ -2,10 +2,10 @@
 //! a verifier may fetch at all, and which addresses it may connect to.
 //!
 //! By default a URL must be https on port 443 or 8443, without userinfo, query or
-//! fragment (ATIS-1000080 and ATIS-1000074, as deployed verifiers enforce them),
-//! and its host must resolve to a public unicast address: loopback, private,
-//! link-local, multicast, unspecified and other special-purpose ranges are refused
-//! so that a PASSporT cannot turn the verifier into a tool against the inside
+//! fragment, as ATIS-1000080 and ATIS-1000074 require and deployed verifiers
+//! enforce. Its host must resolve to a public unicast address. Loopback, private,
+//! link-local, multicast, unspecified and other special-purpose ranges are
+//! rejected, so that a PASSporT cannot turn the verifier against the inside
 //! network (SSRF).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// Maximum length of an x5u URL, in bytes. Real repository URLs are under 200.
 pub const MAX_URL_LEN: usize = 2048;
 
-/// What x5u URLs and addresses a verifier may use.
+/// Rules for the x5u URLs and addresses a verifier may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct X5uPolicy {
     /// Ports that may appear in a URL; 443 is the https default.
@@ -50,7 +50,7 @@ pub struct X5uUrl {
     pub port: u16,
 }
 
-/// Reason an x5u URL or address is refused. Verifiers answer 436 Bad Identity
+/// Reason an x5u URL or address is rejected. Verifiers respond 436 Bad Identity
 /// Info (RFC 8224 section 6.2.2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum X5uPolicyError {
@@ -130,7 +130,7 @@ pub fn check_url(url: &str, policy: &X5uPolicy) -> Result<X5uUrl, X5uPolicyError
         url: url.to_owned(),
         reason: error.to_string(),
     })?;
-    let refuse_part = |part| X5uPolicyError::ForbiddenPart {
+    let reject_part = |part| X5uPolicyError::ForbiddenPart {
         url: url.to_owned(),
         part,
     };
@@ -142,13 +142,13 @@ pub fn check_url(url: &str, policy: &X5uPolicy) -> Result<X5uUrl, X5uPolicyError
         });
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(refuse_part("userinfo"));
+        return Err(reject_part("userinfo"));
     }
     if parsed.query().is_some() {
-        return Err(refuse_part("a query"));
+        return Err(reject_part("a query"));
     }
     if parsed.fragment().is_some() {
-        return Err(refuse_part("a fragment"));
+        return Err(reject_part("a fragment"));
     }
     let port = parsed.port_or_known_default().unwrap_or(443);
     if !policy.allowed_ports.contains(&port) {
@@ -169,9 +169,9 @@ pub fn check_url(url: &str, policy: &X5uPolicy) -> Result<X5uUrl, X5uPolicyError
             check_address(IpAddr::V6(address), policy)?;
             address.to_string()
         }
-        None => return Err(refuse_part("no host")),
+        None => return Err(reject_part("no host")),
     };
-    let host_refused = || X5uPolicyError::HostRefused {
+    let host_rejected = || X5uPolicyError::HostRefused {
         url: url.to_owned(),
         host: host.clone(),
     };
@@ -180,7 +180,7 @@ pub fn check_url(url: &str, policy: &X5uPolicy) -> Result<X5uUrl, X5uPolicyError
         .iter()
         .any(|denied| host_matches(&host, denied))
     {
-        return Err(host_refused());
+        return Err(host_rejected());
     }
     if !policy.allowed_hosts.is_empty()
         && !policy
@@ -188,7 +188,7 @@ pub fn check_url(url: &str, policy: &X5uPolicy) -> Result<X5uUrl, X5uPolicyError
             .iter()
             .any(|allowed| host_matches(&host, allowed))
     {
-        return Err(host_refused());
+        return Err(host_rejected());
     }
     Ok(X5uUrl {
         url: url.to_owned(),
