@@ -229,6 +229,58 @@ pub fn build(options: &PkiOptions) -> Result<Vec<PkiFile>, PkiError> {
     ])
 }
 
+/// Builds a TLS CA and a server certificate for a test certificate repository:
+/// `tls-ca.pem`, `tls-server.pem` and `tls-server.key.pem`. `names` are the
+/// server's DNS names and IP addresses. This PKI is separate from the STI PKI:
+/// it only lets a verifier trust the repository's HTTPS server.
+pub fn build_tls(names: &[&str], now: i64) -> Result<Vec<PkiFile>, PkiError> {
+    let now = OffsetDateTime::from_unix_timestamp(now)
+        .map_err(|e| PkiError::Generation(e.to_string()))?;
+    let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut ca = params(now - Duration::days(1), now + Duration::days(3650), &ca_key)?;
+    name(
+        &mut ca,
+        "stird test repository (TEST ONLY)",
+        "stird test TLS CA",
+        None,
+    );
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_certificate = ca.self_signed(&ca_key)?;
+    let ca_issuer = Issuer::new(ca, &ca_key);
+
+    let server_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let mut server = CertificateParams::new(names)?;
+    server.not_before = now - Duration::days(1);
+    server.not_after = now + Duration::days(825);
+    server.serial_number = Some(random_serial()?);
+    server.use_authority_key_identifier_extension = true;
+    name(
+        &mut server,
+        "stird test repository (TEST ONLY)",
+        "stird test repository",
+        None,
+    );
+    server.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    server.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let server_certificate = server.signed_by(&server_key, &ca_issuer)?;
+    Ok(vec![
+        PkiFile {
+            name: "tls-ca.pem",
+            pem: ca_certificate.pem(),
+        },
+        PkiFile {
+            name: "tls-server.pem",
+            pem: server_certificate.pem(),
+        },
+        PkiFile {
+            name: "tls-server.key.pem",
+            pem: server_key.serialize_pem(),
+        },
+    ])
+}
+
 /// Writes the files into `directory`, creating it, with private keys readable by
 /// the owner only.
 pub fn write(directory: &Path, files: &[PkiFile]) -> Result<(), PkiError> {

@@ -6,15 +6,31 @@
 //! or from a SQLite database. They are checked once at load and picked per call
 //! by calling number, number range, prefix, trunk or default. A reload swaps the whole set.
 //!
-//! TODO: the self-managing model (fetching x5u over HTTPS with a tiered cache),
-//! the background check that each x5u URL serves the configured chain, and
-//! reloading on SIGHUP or a file change are not built yet.
+//! The self-managing model: [`X5uCache`] fetches the certificate at each x5u
+//! URL over HTTPS under the [`x5u_policy`], validates it once into a
+//! [`TrustedCert`], and keeps it in memory, on disk and optionally in Redis.
+//!
+//! TODO: the background check that each credential's x5u URL serves the
+//! configured chain, and reloading on SIGHUP or a file change, belong to
+//! `stird serve`.
 
+mod cache;
 mod config;
 mod credential;
+pub mod fetch;
+pub mod lifetime;
+pub mod resolve;
 mod set;
+pub mod tiers;
+mod trusted;
 mod x5u_map;
 pub mod x5u_policy;
+
+pub use cache::{
+    BreakerConfig, CacheConfig, CacheStats, Cached, FetchInfo, Origin, ResponseInfo, X5uCache,
+    X5uCacheBuilder, X5uError, parse_body, unix_now,
+};
+pub use trusted::{SharedTrust, Trust, TrustedCert, UntrustedError};
 
 pub use config::{
     ConfigError, SCHEMA, SCHEMA_VERSION, init_database, read_config_file, read_database,
