@@ -18,6 +18,7 @@ mod cache;
 mod config;
 mod credential;
 pub mod fetch;
+mod fetch_config;
 pub mod lifetime;
 pub mod resolve;
 mod set;
@@ -30,6 +31,7 @@ pub use cache::{
     BreakerConfig, CacheConfig, CacheStats, Cached, FetchInfo, Origin, ResponseInfo, X5uCache,
     X5uCacheBuilder, X5uError, parse_body, unix_now,
 };
+pub use fetch_config::FetchSettings;
 pub use trusted::{SharedTrust, Trust, TrustedCert, UntrustedError};
 
 pub use config::{

@@ -87,7 +87,8 @@ pub enum UntrustedError {
     #[error("the chain does not validate: {0}")]
     Path(String),
     #[error(
-        "the certificate '{subject}' is not valid at {at} (valid from {not_before} to {not_after}, Unix seconds)"
+        "the certificate '{subject}' is not valid at the verification time {} (valid {} to {})",
+        utc(*at), utc(*not_before), utc(*not_after)
     )]
     NotValidNow {
         subject: String,
@@ -95,6 +96,17 @@ pub enum UntrustedError {
         not_before: i64,
         not_after: i64,
     },
+}
+
+/// Formats Unix seconds as RFC 3339 UTC.
+fn utc(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{seconds} (Unix seconds)"))
 }
 
 /// A signer certificate that verification can use as it stands.
@@ -123,29 +135,37 @@ pub struct TrustedCert {
 
 impl TrustedCert {
     /// Validates `chain` against `trust` at Unix time `at` (or takes it unvalidated
-    /// when `trust` is `None`) and parses the signer key.
+    /// when `trust` is `None`, checking only that `at` is within the signer's
+    /// validity) and parses the signer key.
     pub fn from_chain(
         source: &str,
         chain: Vec<Certificate>,
         trust: Option<&Trust>,
         at: i64,
     ) -> Result<Self, UntrustedError> {
+        let mut trusted = Self::unvalidated(source, chain)?;
+        if let Some(trust) = trust {
+            let path = validate(&trusted.chain, trust, at)?;
+            let (from, until) = path_validity(&trusted.chain, trust.anchors.anchors(), &path);
+            trusted.path = Some(path);
+            trusted.generation = trust.generation;
+            trusted.valid_from = from;
+            trusted.valid_until = until;
+        }
+        trusted.check_at(at)?;
+        Ok(trusted)
+    }
+
+    /// Takes `chain` as it is: parses the signer key and TNAuthList, validates
+    /// nothing. For inspection and for tests of the checks that follow.
+    pub fn unvalidated(source: &str, chain: Vec<Certificate>) -> Result<Self, UntrustedError> {
         let signer = chain.first().ok_or(UntrustedError::Empty)?;
         let point = signer
             .p256_public_key()
             .map_err(|error| UntrustedError::Key(error.to_string()))?;
         let key = VerifyingKey::from_sec1(point)
             .map_err(|error| UntrustedError::Key(error.to_string()))?;
-
-        let (path, generation, valid_from, valid_until) = match trust {
-            Some(trust) => {
-                let path = validate(&chain, trust, at)?;
-                let (from, until) = path_validity(&chain, trust.anchors.anchors(), &path);
-                (Some(path), trust.generation, from, until)
-            }
-            None => (None, 0, signer.not_before, signer.not_after),
-        };
-        let trusted = TrustedCert {
+        Ok(TrustedCert {
             source: source.to_owned(),
             tn_auth_list: signer
                 .tn_auth_list
@@ -155,15 +175,13 @@ impl TrustedCert {
                 .jwt_claim_constraints
                 .clone()
                 .map(|constraints| constraints.map_err(|error| error.to_string())),
+            valid_from: signer.not_before,
+            valid_until: signer.not_after,
             chain,
-            path,
+            path: None,
             key,
-            valid_from,
-            valid_until,
-            generation,
-        };
-        trusted.check_at(at)?;
-        Ok(trusted)
+            generation: 0,
+        })
     }
 
     /// Checks what can change without a new fetch: that `at` falls within the

@@ -222,6 +222,30 @@ pub fn check_address(address: IpAddr, policy: &X5uPolicy) -> Result<(), X5uPolic
     Err(X5uPolicyError::AddressRefused { address, class })
 }
 
+/// Parses a network for [`X5uPolicy::allowed_networks`]: `ADDRESS/LENGTH`, or
+/// an address alone for a single host.
+pub fn parse_network(text: &str) -> Result<(IpAddr, u8), String> {
+    let (address, length) = match text.split_once('/') {
+        Some((address, length)) => (address, Some(length)),
+        None => (text, None),
+    };
+    let address: IpAddr = address
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not an address or CIDR network"))?;
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    let length = match length {
+        Some(length) => length
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|&l| l <= max)
+            .ok_or_else(|| format!("'{text}': the prefix length must be 0 to {max}"))?,
+        None => max,
+    };
+    Ok((address, length))
+}
+
 /// Classifies an address by the IANA special-purpose registries (RFC 6890).
 pub fn classify(address: IpAddr) -> AddressClass {
     match address {

@@ -5,15 +5,18 @@
 //! 3GPP TS 24.229 and, for a failure, the SIP response of RFC 8224 section 6.2.2
 //! with a Reason header of RFC 9410.
 //!
-//! TODO: the signing service (credential selection, attestation policy), the
-//! asynchronous certificate source and the per-listener failure policies are not
-//! built yet. [`verify_request`] takes a synchronous [`CertificateSource`].
+//! [`verify_request`] is async only for its certificate step: the
+//! [`CertificateSource`] of the self-managing model is [`certstore::X5uCache`],
+//! whose cache hits answer without waiting.
+//!
+//! TODO: the signing service (credential selection, attestation policy) and the
+//! per-listener failure policies are not built yet.
 
 mod verdict;
 mod verify;
 
 pub use verdict::{SipResponse, Verstat, response_for};
 pub use verify::{
-    CertificateError, CertificateSource, Failure, SUPPORTED_PPT, SignerCertificate, Verdict,
+    CertificateError, CertificateFuture, CertificateSource, Failure, SUPPORTED_PPT, Verdict,
     VerifyPolicy, VerifyRequest, verify_request,
 };

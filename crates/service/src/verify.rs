@@ -6,10 +6,15 @@
 //! enough, and otherwise the failure that got furthest through the checks is
 //! reported, since it tells the most about what went wrong.
 
-use cert::tnauthlist::{Coverage, JwtClaimConstraints, TnAuthList};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use cert::tnauthlist::Coverage;
+use certstore::{TrustedCert, X5uCache};
 use passport::{
     Attestation, Check, CompactValues, Decoded, Error, IdentityHeader, Options, Orig, PPT_DIV,
-    RequestIdentities, Token, VerifyingKey, Warning, tn,
+    RequestIdentities, Token, Warning, tn,
 };
 
 use crate::verdict::{SipResponse, Verstat, response_for};
@@ -35,44 +40,27 @@ pub enum CertificateError {
     ClaimConstraints(String),
 }
 
+/// The future a [`CertificateSource`] returns.
+pub type CertificateFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Arc<TrustedCert>, CertificateError>> + Send + 'a>>;
+
 /// Source of the signer's certificate for an `x5u` URL.
-pub trait CertificateSource {
-    /// Returns the first certificate at `x5u`, its path already validated.
-    fn certificate_for(&self, x5u: &str) -> Result<SignerCertificate, CertificateError>;
+pub trait CertificateSource: Send + Sync {
+    /// Returns the chain at `x5u`, its path validated for a call at Unix time
+    /// `at`, its signer key parsed.
+    fn certificate_for<'a>(&'a self, x5u: &'a str, at: i64) -> CertificateFuture<'a>;
 }
 
-/// What verification needs of a validated signer certificate: its public key,
-/// parsed once, and its TNAuthList.
-#[derive(Debug)]
-pub struct SignerCertificate {
-    /// The P-256 public key.
-    pub key: VerifyingKey,
-    /// The TNAuthList, absent or malformed with the reason.
-    pub tn_auth_list: Option<Result<TnAuthList, String>>,
-    /// The JWT claim constraints, absent or malformed with the reason.
-    pub jwt_claim_constraints: Option<Result<JwtClaimConstraints, String>>,
-}
-
-impl SignerCertificate {
-    /// Takes the key and TNAuthList of a parsed certificate.
-    pub fn from_certificate(certificate: &cert::Certificate) -> Result<Self, CertificateError> {
-        let point = certificate
-            .p256_public_key()
-            .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
-        let key = VerifyingKey::from_sec1(point)
-            .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
-        let tn_auth_list = certificate
-            .tn_auth_list
-            .clone()
-            .map(|list| list.map_err(|error| error.to_string()));
-        let jwt_claim_constraints = certificate
-            .jwt_claim_constraints
-            .clone()
-            .map(|constraints| constraints.map_err(|error| error.to_string()));
-        Ok(SignerCertificate {
-            key,
-            tn_auth_list,
-            jwt_claim_constraints,
+impl CertificateSource for X5uCache {
+    fn certificate_for<'a>(&'a self, x5u: &'a str, at: i64) -> CertificateFuture<'a> {
+        Box::pin(async move {
+            self.get(x5u, at).await.map_err(|error| {
+                if error.is_untrusted() {
+                    CertificateError::Unsupported(error.to_string())
+                } else {
+                    CertificateError::Unavailable(error.to_string())
+                }
+            })
         })
     }
 }
@@ -129,14 +117,15 @@ pub struct VerifyPolicy {
 }
 
 /// Verifies every Identity header of `request` and returns the best verdict.
-pub fn verify_request(
+/// Only the certificate step waits, and only on a certificate cache miss.
+pub async fn verify_request(
     request: &VerifyRequest,
     certificates: &dyn CertificateSource,
     policy: &VerifyPolicy,
 ) -> Verdict {
     let mut furthest: Option<Failure> = None;
     for value in &request.identities {
-        let failure = match verify_one(value, request, certificates, &policy.options) {
+        let failure = match verify_one(value, request, certificates, &policy.options).await {
             Outcome::Skipped => continue,
             Outcome::Passed(verified) => {
                 return Verdict {
@@ -211,7 +200,7 @@ enum Outcome {
 }
 
 /// Runs one Identity header through the checks, stopping at the first failure.
-fn verify_one(
+async fn verify_one(
     value: &str,
     request: &VerifyRequest,
     certificates: &dyn CertificateSource,
@@ -252,7 +241,10 @@ fn verify_one(
         Err(error) => return Outcome::Failed(error),
     };
 
-    let signer = match certificates.certificate_for(checked.x5u()) {
+    let signer = match certificates
+        .certificate_for(checked.x5u(), options.now)
+        .await
+    {
         Ok(signer) => signer,
         Err(error) => return Outcome::CertificateFailed(error),
     };
@@ -309,7 +301,7 @@ fn decode(
 /// provider certificate names only its SPC and may sign for any of its numbers
 /// (RFC 8226 section 9, RFC 9060 for number-based certificates).
 fn check_tn_authority(
-    signer: &SignerCertificate,
+    signer: &TrustedCert,
     orig: &Orig,
     numbers: &tn::NumberPolicy,
 ) -> Result<(), CertificateError> {
@@ -363,7 +355,7 @@ fn check_tn_authority(
 /// permitted value, each `mustExclude` claim absent (RFC 8226 section 8, RFC 9118
 /// section 3). A malformed constraints extension fails, since its rules are unknown.
 fn check_claim_constraints(
-    signer: &SignerCertificate,
+    signer: &TrustedCert,
     payload: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), CertificateError> {
     let constraints = match &signer.jwt_claim_constraints {
@@ -408,19 +400,26 @@ fn check_claim_constraints(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cert::tnauthlist::JwtClaimConstraints;
     use serde_json::json;
 
-    fn signer(tn_auth_list: &[u8], constraints: Option<JwtClaimConstraints>) -> SignerCertificate {
+    fn signer(tn_auth_list: &[u8], constraints: Option<JwtClaimConstraints>) -> TrustedCert {
         let key = passport::SigningKey::from_pem_or_der(include_bytes!(
             "../../passport/tests/data/signer.key.pem"
         ))
         .unwrap()
         .verifying_key()
         .unwrap();
-        SignerCertificate {
+        TrustedCert {
+            source: "test".to_owned(),
+            chain: Vec::new(),
+            path: None,
             key,
             tn_auth_list: Some(cert::tnauthlist::decode(tn_auth_list).map_err(|e| e.to_string())),
             jwt_claim_constraints: constraints.map(Ok),
+            valid_from: 0,
+            valid_until: i64::MAX,
+            generation: 0,
         }
     }
 

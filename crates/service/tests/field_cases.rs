@@ -14,12 +14,14 @@
 )]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use certstore::TrustedCert;
 use passport::tn::{NationalRule, NumberPolicy};
 use passport::{Check, Options, Profile, SigningKey, base64url};
 use service::{
-    CertificateError, CertificateSource, SignerCertificate, Verdict, VerifyPolicy, VerifyRequest,
-    Verstat, verify_request,
+    CertificateError, CertificateFuture, CertificateSource, Verdict, VerifyPolicy, VerifyRequest,
+    Verstat,
 };
 
 const T0: i64 = 1_796_396_400;
@@ -83,7 +85,13 @@ fn claims_with(attest: &str, iat: &str, orig: &str, origid: &str) -> String {
 struct TestRepository;
 
 impl CertificateSource for TestRepository {
-    fn certificate_for(&self, x5u: &str) -> Result<SignerCertificate, CertificateError> {
+    fn certificate_for<'a>(&'a self, x5u: &'a str, _at: i64) -> CertificateFuture<'a> {
+        Box::pin(std::future::ready(self.lookup(x5u)))
+    }
+}
+
+impl TestRepository {
+    fn lookup(&self, x5u: &str) -> Result<Arc<TrustedCert>, CertificateError> {
         if !x5u.starts_with("https://cert.example.") {
             return Err(CertificateError::Unavailable(format!(
                 "no repository at {x5u}"
@@ -92,8 +100,21 @@ impl CertificateSource for TestRepository {
         let chain =
             cert::parse_chain(&std::fs::read(testdata("synthetic/syn-x5u-ee-123J.pem")).unwrap())
                 .unwrap();
-        SignerCertificate::from_certificate(&chain[0])
+        TrustedCert::unvalidated(x5u, chain)
+            .map(Arc::new)
+            .map_err(|error| CertificateError::Unsupported(error.to_string()))
     }
+}
+
+fn verify_request(
+    request: &VerifyRequest,
+    source: &dyn CertificateSource,
+    policy: &VerifyPolicy,
+) -> Verdict {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(service::verify_request(request, source, policy))
 }
 
 /// Returns the baseline request with the given Identity header values.

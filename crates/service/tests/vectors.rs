@@ -10,12 +10,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use certstore::{Trust, TrustedCert};
 use passport::{Options, Profile};
 use serde_json::Value;
 use service::{
-    CertificateError, CertificateSource, SignerCertificate, VerifyPolicy, VerifyRequest, Verstat,
-    verify_request,
+    CertificateError, CertificateFuture, CertificateSource, VerifyPolicy, VerifyRequest, Verstat,
 };
 
 fn data_dir() -> PathBuf {
@@ -39,7 +40,13 @@ struct MappedFiles {
 }
 
 impl CertificateSource for MappedFiles {
-    fn certificate_for(&self, x5u: &str) -> Result<SignerCertificate, CertificateError> {
+    fn certificate_for<'a>(&'a self, x5u: &'a str, _at: i64) -> CertificateFuture<'a> {
+        Box::pin(std::future::ready(self.lookup(x5u)))
+    }
+}
+
+impl MappedFiles {
+    fn lookup(&self, x5u: &str) -> Result<Arc<TrustedCert>, CertificateError> {
         // A fetching source refuses what the x5u policy refuses before any I/O.
         certstore::x5u_policy::check_url(x5u, &certstore::x5u_policy::X5uPolicy::default())
             .map_err(|error| CertificateError::Unavailable(error.to_string()))?;
@@ -49,10 +56,25 @@ impl CertificateSource for MappedFiles {
             .ok_or_else(|| CertificateError::Unavailable(format!("no file for {x5u}")))?;
         let chain = cert::parse_chain(&std::fs::read(path).unwrap())
             .map_err(|error| CertificateError::Unavailable(error.to_string()))?;
-        cert::validate_path(&chain, &self.anchors, self.at)
-            .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
-        SignerCertificate::from_certificate(&chain[0])
+        let trust = Trust::new(
+            cert::TrustStore::from_certificates(self.anchors.clone()),
+            None,
+        );
+        TrustedCert::from_chain(x5u, chain, Some(&trust), self.at)
+            .map(Arc::new)
+            .map_err(|error| CertificateError::Unsupported(error.to_string()))
     }
+}
+
+fn verify_request(
+    request: &VerifyRequest,
+    source: &dyn CertificateSource,
+    policy: &VerifyPolicy,
+) -> service::Verdict {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(service::verify_request(request, source, policy))
 }
 
 fn request_of(vector: &Value) -> VerifyRequest {

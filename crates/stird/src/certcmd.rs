@@ -259,7 +259,7 @@ fn inspect(args: &InspectArgs) -> Result<Outcome, InputError> {
 }
 
 /// Describes a certificate as JSON, the form both outputs print from.
-fn describe(certificate: &Certificate) -> Value {
+pub fn describe(certificate: &Certificate) -> Value {
     let tn_auth_list = match &certificate.tn_auth_list {
         None => Value::Null,
         Some(Ok(list)) => Value::Array(list.entries().iter().map(tn_entry).collect()),
@@ -300,7 +300,7 @@ fn tn_entry(entry: &TnEntry) -> Value {
     }
 }
 
-fn print_certificate(certificate: &Certificate, document: &Value) {
+pub fn print_certificate(certificate: &Certificate, document: &Value) {
     say!("  subject: {}", certificate.subject);
     say!("  issuer: {}", certificate.issuer);
     say!("  serial: {}", certificate.serial);

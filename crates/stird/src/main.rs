@@ -21,6 +21,7 @@ mod inspect;
 mod sign;
 mod timearg;
 mod verify;
+mod x5u;
 
 /// STIR/SHAKEN authentication, verification and inspection for SIP networks.
 #[derive(Debug, Parser)]
@@ -34,8 +35,11 @@ struct Cli {
 enum Command {
     /// Sign a SHAKEN PASSporT and print the Identity header value.
     Sign(sign::Args),
-    /// Check an Identity header against a certificate without network access.
+    /// Verify an Identity header: against a given certificate, or the chain
+    /// fetched from its x5u.
     Verify(verify::Args),
+    /// Fetch an x5u URL under the service's policy and show every step.
+    X5u(x5u::Args),
     /// Decode an Identity header field by field, verifying nothing.
     Inspect(inspect::Args),
     /// Certificate commands: inspect, validate and lint.
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::X5u(args) => x5u::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Cert(command) => certcmd::run(&command),
         Command::Pki(PkiCommand::Init(args)) => certcmd::pki_init(&args),

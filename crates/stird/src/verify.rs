@@ -1,15 +1,19 @@
-//! `stird verify`: every check that needs no network, against a given certificate.
+//! `stird verify`: the whole verification of one Identity header, against a
+//! given certificate, a local x5u map, or the chain fetched from x5u.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
+use certstore::{SharedTrust, TrustedCert, X5uCache};
 use passport::tn::{NationalRule, NumberPolicy};
 use passport::{Options, Profile};
 use service::{
-    CertificateError, CertificateSource, SignerCertificate, VerifyPolicy, VerifyRequest,
+    CertificateError, CertificateFuture, CertificateSource, VerifyPolicy, VerifyRequest,
     verify_request,
 };
 
-use crate::certcmd::{CrlArgs, TrustArgs, describe_revocation, validate};
+use crate::certcmd::{CrlArgs, TrustArgs, describe_revocation};
+use crate::x5u::{FetchArgs, load_trust, runtime};
 use crate::{InputError, Outcome, read_file, timearg};
 
 #[derive(Debug, clap::Args)]
@@ -24,14 +28,17 @@ pub struct Args {
     /// intermediates), read from a file instead of fetched.
     #[arg(long, value_name = "FILE")]
     x5u_file: Option<PathBuf>,
-    /// Configuration file whose [x5u.files] table maps x5u URLs to local
-    /// certificate files, for certificates exchanged out of band.
+    /// Configuration file: its [x5u.files] table maps x5u URLs to local
+    /// certificate files; without that table, x5u is fetched under its [x5u]
+    /// policy.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "x5u_file"])]
     config: Option<PathBuf>,
     #[command(flatten)]
     trust: TrustArgs,
     #[command(flatten)]
     crls: CrlArgs,
+    #[command(flatten)]
+    fetch: FetchArgs,
     /// Calling number or URI to compare with orig (P-Asserted-Identity or From).
     #[arg(long, value_name = "TN")]
     orig: Option<String>,
@@ -57,29 +64,32 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<Outcome, InputError> {
-    let chains = match (args.cert.as_ref().or(args.x5u_file.as_ref()), &args.config) {
-        (Some(path), _) => Chains::Fixed(
+    let fixed = match args.cert.as_ref().or(args.x5u_file.as_ref()) {
+        Some(path) => Some(
             cert::parse_chain(&read_file(path, "certificate")?)
                 .map_err(|error| format!("certificate {}: {error}", path.display()))?,
         ),
-        (None, Some(config)) => Chains::Map(
+        None => None,
+    };
+    let map = match &args.config {
+        Some(config) => Some(
             certstore::X5uMap::from_config_file(config)
                 .map_err(|error| InputError(error.to_string()))?,
         ),
-        // TODO: fetch the x5u URL once the certificate repository client exists.
-        (None, None) => {
-            return Err("give the signer's certificate with --cert, --x5u-file or --config; fetching x5u is not available yet".into());
-        }
+        None => None,
     };
-    let anchors = if args.trust.given() {
-        Some(args.trust.load()?)
-    } else {
+    let trust = load_trust(&args.trust, &args.crls)?.map(|t| Arc::new(SharedTrust::new(t)));
+    let anchored = trust.is_some();
+    // Local chains (a certificate file, or an x5u map for certificates
+    // exchanged out of band) are the agnostic model; without them the x5u URL
+    // is fetched, under the [x5u] policy of --config when given.
+    let local = fixed.is_some() || map.as_ref().is_some_and(|map| !map.is_empty());
+    let fetcher = if local {
         None
+    } else {
+        let settings = args.fetch.settings(args.config.as_deref())?;
+        Some(args.fetch.cache(&settings, trust.clone())?)
     };
-    let crls = args.crls.load()?;
-    if crls.is_some() && anchors.is_none() {
-        return Err("--crl-file and --crl-dir need trust anchors (--ca-file or --ca-dir)".into());
-    }
     let now = match &args.at {
         Some(text) => timearg::parse(text, "--at")?,
         None => timearg::now(),
@@ -97,13 +107,12 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
             national: args.national.as_deref().map(parse_national).transpose()?,
         },
     };
-    let source = GivenCertificate {
-        chains: &chains,
-        signer: std::cell::RefCell::new(None),
-        anchors: anchors.as_ref(),
-        crls: crls.as_ref(),
-        at: now,
-        revocation: std::cell::RefCell::new(None),
+    let source = CliSource {
+        fixed,
+        map,
+        fetcher,
+        trust,
+        used: Mutex::new(None),
     };
     for (option, value) in [("--orig", &args.orig), ("--dest", &args.dest)] {
         if let Some(value) = value {
@@ -121,7 +130,12 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
         options,
         require_identity: true,
     };
-    let verdict = verify_request(&request, &source, &policy);
+    let verdict = runtime()?.block_on(verify_request(&request, &source, &policy));
+    let used = source.used();
+    let signer = used
+        .as_ref()
+        .and_then(|cert| cert.signer())
+        .map(|c| c.subject.as_str());
 
     say!("verstat: {}", verdict.verstat);
     if let Some(failure) = &verdict.failure {
@@ -133,13 +147,13 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
             failure.response.code,
             failure.response.reason
         );
-        print_certificate_line(source.signer.borrow().as_deref(), anchors.is_some());
+        print_certificate_line(signer, anchored);
         return Ok(Outcome::Invalid);
     }
 
     say!("result: valid");
-    print_certificate_line(source.signer.borrow().as_deref(), anchors.is_some());
-    if let Some(revocation) = source.revocation.borrow().as_ref() {
+    print_certificate_line(signer, anchored);
+    if let Some(revocation) = used.as_ref().and_then(|cert| cert.revocation()) {
         say!("revocation: {}", describe_revocation(revocation));
     }
     if let Some(attest) = verdict.attestation {
@@ -188,59 +202,68 @@ fn check_identity_argument(option: &str, value: &str) -> Result<(), InputError> 
     }
 }
 
-/// The certificate chain named by `--cert` or `--x5u-file`, used for whatever
-/// x5u the PASSporT names, and validated when trust anchors were given.
-/// Where the signer's chain comes from: one file for any x5u, or a map by x5u.
-enum Chains {
-    Fixed(Vec<cert::Certificate>),
-    Map(certstore::X5uMap),
+/// Where `stird verify` takes the signer's chain from: the file of `--cert` or
+/// `--x5u-file` for any x5u, else the x5u map of `--config`, else a fetch. Local
+/// chains are validated like fetched ones when trust anchors were given.
+struct CliSource {
+    fixed: Option<Vec<cert::Certificate>>,
+    map: Option<certstore::X5uMap>,
+    fetcher: Option<X5uCache>,
+    trust: Option<Arc<SharedTrust>>,
+    /// The last certificate obtained, for output.
+    used: Mutex<Option<Arc<TrustedCert>>>,
 }
 
-struct GivenCertificate<'a> {
-    chains: &'a Chains,
-    /// The subject of the signer certificate used, for output.
-    signer: std::cell::RefCell<Option<String>>,
-    anchors: Option<&'a cert::TrustStore>,
-    crls: Option<&'a cert::CrlStore>,
-    at: i64,
-    /// The revocation status of the last successful validation, for output.
-    revocation: std::cell::RefCell<Option<cert::Revocation>>,
-}
+impl CliSource {
+    fn used(&self) -> Option<Arc<TrustedCert>> {
+        match self.used.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
 
-impl CertificateSource for GivenCertificate<'_> {
-    fn certificate_for(&self, x5u: &str) -> Result<SignerCertificate, CertificateError> {
-        let mapped;
-        let chain: &[cert::Certificate] = match self.chains {
-            Chains::Fixed(chain) => chain,
-            Chains::Map(map) => {
-                mapped = map.chain(x5u).ok_or_else(|| {
-                    CertificateError::Unavailable(format!("x5u {x5u} is not in the x5u map"))
-                })?;
-                &mapped
-            }
-        };
-        if let Some(signer) = chain.first() {
-            self.signer.replace(Some(signer.subject.clone()));
+    fn record(&self, cert: &Arc<TrustedCert>) {
+        match self.used.lock() {
+            Ok(mut guard) => *guard = Some(Arc::clone(cert)),
+            Err(poisoned) => *poisoned.into_inner() = Some(Arc::clone(cert)),
         }
-        if let Some(store) = self.anchors {
-            let path = validate(chain, store, self.crls, self.at)
-                .map_err(|error| CertificateError::Unsupported(error.to_string()))?;
-            self.revocation.replace(Some(path.revocation));
-        }
-        let signer = chain.first().ok_or_else(|| {
-            CertificateError::Unavailable("the certificate file holds no certificate".to_owned())
-        })?;
+    }
+
+    fn local(
+        &self,
+        x5u: &str,
+        chain: Vec<cert::Certificate>,
+        at: i64,
+    ) -> Result<Arc<TrustedCert>, CertificateError> {
+        let trust = self.trust.as_ref().map(|trust| trust.current());
         // Without trust anchors the chain is not validated, but an expired or
         // not yet valid certificate is still refused.
-        if self.anchors.is_none() && !(signer.not_before..=signer.not_after).contains(&self.at) {
-            return Err(CertificateError::Unsupported(format!(
-                "the certificate '{}' is not valid at the verification time (valid {} to {})",
-                signer.subject,
-                timearg::format_utc(signer.not_before),
-                timearg::format_utc(signer.not_after)
-            )));
-        }
-        SignerCertificate::from_certificate(signer)
+        TrustedCert::from_chain(x5u, chain, trust.as_deref(), at)
+            .map(Arc::new)
+            .map_err(|error| CertificateError::Unsupported(error.to_string()))
+    }
+}
+
+impl CertificateSource for CliSource {
+    fn certificate_for<'a>(&'a self, x5u: &'a str, at: i64) -> CertificateFuture<'a> {
+        Box::pin(async move {
+            let mapped = self.map.as_ref().and_then(|map| map.chain(x5u));
+            let result = if let Some(chain) = &self.fixed {
+                self.local(x5u, chain.clone(), at)
+            } else if let Some(chain) = mapped {
+                self.local(x5u, chain.as_ref().clone(), at)
+            } else if let Some(fetcher) = &self.fetcher {
+                fetcher.certificate_for(x5u, at).await
+            } else {
+                Err(CertificateError::Unavailable(format!(
+                    "x5u {x5u} is not in the x5u map"
+                )))
+            };
+            if let Ok(cert) = &result {
+                self.record(cert);
+            }
+            result
+        })
     }
 }
 

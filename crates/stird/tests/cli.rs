@@ -490,13 +490,27 @@ fn verify_validates_chain_with_anchors() {
 }
 
 #[test]
-fn verify_without_certificate_exits_2() {
-    let output = stird(&["verify", "--identity", &signed()]);
-    assert_eq!(output.status.code(), Some(2));
+fn verify_without_certificate_fetches_x5u_under_the_policy() {
+    // The name resolves to loopback through --resolve, so no DNS query leaves
+    // the machine, and the default policy refuses loopback before connecting.
+    let output = stird(&[
+        "verify",
+        "--identity",
+        &signed(),
+        "--resolve",
+        "cr.example.test:127.0.0.1",
+        "--at",
+        T0,
+    ]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(
-        stderr(&output).contains("--cert, --x5u-file or --config"),
-        "{}",
-        stderr(&output)
+        text.contains("sip response: 436 Bad Identity Info"),
+        "{text}"
+    );
+    assert!(
+        text.contains("address 127.0.0.1 is loopback; x5u fetches go to public addresses only"),
+        "{text}"
     );
 }
 
