@@ -289,6 +289,20 @@ negative_ttl = 5
         );
     }
 
+    /// The example file documents every key with its default value.
+    #[test]
+    fn example_file_shows_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../stird.example.toml");
+        let example = FetchSettings::from_config_file(&path).unwrap();
+        let defaults = FetchSettings::from_toml("", Path::new(".")).unwrap();
+        assert_eq!(
+            format!("{:?}", example.cache),
+            format!("{:?}", defaults.cache)
+        );
+        assert_eq!(example.redis_timeout, defaults.redis_timeout);
+        assert!(example.disk_dir.is_none());
+    }
+
     #[test]
     fn mistakes_named() {
         for (text, expected) in [

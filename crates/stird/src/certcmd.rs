@@ -505,3 +505,24 @@ pub fn pki_init(args: &PkiInitArgs) -> Result<Outcome, InputError> {
     }
     Ok(Outcome::Valid)
 }
+
+#[derive(Debug, clap::Args)]
+pub struct PkiTlsArgs {
+    /// The directory to write into; created when missing.
+    dir: PathBuf,
+    /// A DNS name or IP address of the repository server; repeatable.
+    #[arg(long = "name", value_name = "NAME", default_values_t = ["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()])]
+    names: Vec<String>,
+}
+
+/// Writes a TLS CA and a server certificate for a test certificate repository.
+pub fn pki_tls(args: &PkiTlsArgs) -> Result<Outcome, InputError> {
+    let names: Vec<&str> = args.names.iter().map(String::as_str).collect();
+    let files =
+        pki::build_tls(&names, timearg::now()).map_err(|error| InputError(error.to_string()))?;
+    pki::write(&args.dir, &files).map_err(|error| InputError(error.to_string()))?;
+    for file in &files {
+        say!("wrote {}", args.dir.join(file.name).display());
+    }
+    Ok(Outcome::Valid)
+}

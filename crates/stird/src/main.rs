@@ -59,6 +59,10 @@ enum PkiCommand {
     /// subscriber.pem (each with a .key.pem), chain.pem, crl-signer.pem with its
     /// key, and crl.pem. For tests and demos only.
     Init(certcmd::PkiInitArgs),
+    /// Write a TLS CA (tls-ca.pem) and a server certificate with its key
+    /// (tls-server.pem, tls-server.key.pem) for a test certificate repository's
+    /// HTTPS server. Separate from the STI PKI; for tests and demos only.
+    Tls(certcmd::PkiTlsArgs),
 }
 
 /// The outcome of a command, mapped to the exit status.
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Cert(command) => certcmd::run(&command),
         Command::Pki(PkiCommand::Init(args)) => certcmd::pki_init(&args),
+        Command::Pki(PkiCommand::Tls(args)) => certcmd::pki_tls(&args),
         Command::Credentials(command) => credentials::run(&command),
     };
     match result {

@@ -1182,3 +1182,18 @@ fn negative_times_accepted_as_values() {
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains("sip response: 403 Stale Date"), "{text}");
 }
+
+#[test]
+fn pki_tls_writes_repository_certificates() {
+    let dir = std::env::temp_dir().join(format!("stird-cli-pki-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = stird(&["pki", "tls", dir.to_str().unwrap(), "--name", "cr.test"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let ca = cert::parse_chain(&std::fs::read(dir.join("tls-ca.pem")).unwrap()).unwrap();
+    let server = cert::parse_chain(&std::fs::read(dir.join("tls-server.pem")).unwrap()).unwrap();
+    assert!(ca[0].is_ca);
+    assert!(!server[0].is_ca);
+    assert_eq!(server[0].issuer, ca[0].subject);
+    assert!(dir.join("tls-server.key.pem").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
