@@ -10,9 +10,11 @@
 //! URL over HTTPS under the [`x5u_policy`], validates it once into a
 //! [`TrustedCert`], and keeps it in memory, on disk and optionally in Redis.
 //!
-//! TODO: the background check that each credential's x5u URL serves the
-//! configured chain, and reloading on SIGHUP or a file change, belong to
-//! `stird serve`.
+//! [`published::check_published`] checks that each credential's x5u URL serves
+//! the configured chain.
+//!
+//! TODO: running that check in the background after each load, and reloading
+//! on SIGHUP or a file change, belong to `stird serve`.
 
 mod cache;
 mod config;
@@ -20,6 +22,7 @@ mod credential;
 pub mod fetch;
 mod fetch_config;
 pub mod lifetime;
+pub mod published;
 pub mod resolve;
 mod set;
 pub mod tiers;

@@ -33,6 +33,27 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
     },
+    /// Fetch each credential's x5u URL, as verifiers will, and check that it
+    /// serves the credential's chain.
+    #[command(
+        after_help = "Exit status: 0 when every URL serves its credential's signer certificate, 1 otherwise, 2 on a usage or read error."
+    )]
+    Check {
+        /// Configuration file with [[credential]] tables; its [x5u] table sets
+        /// the fetch policy.
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with = "db",
+            required_unless_present = "db"
+        )]
+        config: Option<PathBuf>,
+        /// SQLite database of credentials.
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+        #[command(flatten)]
+        fetch: crate::x5u::FetchArgs,
+    },
 }
 
 /// Days before a certificate's notAfter from which listings warn.
@@ -46,7 +67,34 @@ pub fn run(command: &Command) -> Result<Outcome, InputError> {
             Ok(Outcome::Valid)
         }
         Command::List { config, db } => list(config.as_deref(), db.as_deref()),
+        Command::Check { config, db, fetch } => check(config.as_deref(), db.as_deref(), fetch),
     }
+}
+
+fn check(
+    config: Option<&Path>,
+    db: Option<&Path>,
+    fetch: &crate::x5u::FetchArgs,
+) -> Result<Outcome, InputError> {
+    let set = load(config, db)?;
+    let settings = fetch.settings(config)?;
+    let tls = certstore::fetch::tls_config(settings.tls_ca_file.as_deref())
+        .map_err(|error| format!("--tls-ca-file: {error}"))?;
+    let resolver = fetch.resolver()?;
+    let results = crate::x5u::runtime()?.block_on(certstore::published::check_published(
+        set.credentials(),
+        &settings.cache,
+        Some(tls),
+        resolver.as_ref(),
+    ));
+    let mut outcome = Outcome::Valid;
+    for result in &results {
+        say!("{}: {} {}", result.name, result.x5u, result.published);
+        if !result.published.is_usable() {
+            outcome = Outcome::Invalid;
+        }
+    }
+    Ok(outcome)
 }
 
 /// Loads the credentials from a configuration file or a database. A failed load

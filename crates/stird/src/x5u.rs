@@ -76,6 +76,20 @@ impl FetchArgs {
         Ok(settings)
     }
 
+    /// Builds the resolver: the system's, with the `--resolve` entries first.
+    pub fn resolver(&self) -> Result<Arc<dyn Resolve>, InputError> {
+        if self.resolve.is_empty() {
+            return Ok(Arc::new(SystemResolver));
+        }
+        let mut table = StaticResolver::new(true);
+        for entry in &self.resolve {
+            let (host, address) =
+                StaticResolver::parse_entry(entry).map_err(|e| format!("--resolve {e}"))?;
+            table.insert(&host, vec![address]);
+        }
+        Ok(Arc::new(table))
+    }
+
     /// Builds a memory-only cache under `settings`: a command-line fetch never
     /// writes the service's disk or Redis tiers.
     pub fn cache(
@@ -85,17 +99,7 @@ impl FetchArgs {
     ) -> Result<X5uCache, InputError> {
         let tls = certstore::fetch::tls_config(settings.tls_ca_file.as_deref())
             .map_err(|error| format!("--tls-ca-file: {error}"))?;
-        let resolver: Arc<dyn Resolve> = if self.resolve.is_empty() {
-            Arc::new(SystemResolver)
-        } else {
-            let mut table = StaticResolver::new(true);
-            for entry in &self.resolve {
-                let (host, address) =
-                    StaticResolver::parse_entry(entry).map_err(|e| format!("--resolve {e}"))?;
-                table.insert(&host, vec![address]);
-            }
-            Arc::new(table)
-        };
+        let resolver = self.resolver()?;
         let mut builder = X5uCache::builder(settings.cache.clone())
             .tls(tls)
             .resolver(resolver);

@@ -246,3 +246,46 @@ async fn verify_fetches_and_validates_x5u() {
     assert!(out.contains("the server answered HTTP 404"), "{out}");
     let _ = &setup.pki;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_check_compares_published_chains() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let setup = Setup::start("published").await;
+    let other = Pki::build("5678", vec![]);
+    setup
+        .repository
+        .route("/other.pem", Route::ok(other.pem("chain.pem"), &[]));
+    let key = setup.dir.0.join("subscriber.key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(setup.dir.0.join("chain.pem"), setup.pki.pem("chain.pem")).unwrap();
+    let config = format!(
+        "[[credential]]\nname = \"right\"\nkey = \"subscriber.key.pem\"\nchain = \"chain.pem\"\nx5u = \"{}\"\ndefault = true\n\n\
+         [[credential]]\nname = \"wrong\"\nkey = \"subscriber.key.pem\"\nchain = \"chain.pem\"\nx5u = \"{}\"\ntrunks = [\"t1\"]\n",
+        setup.url("/chain.pem"),
+        setup.url("/other.pem"),
+    );
+    std::fs::write(setup.dir.0.join("stird.toml"), config).unwrap();
+
+    let mut args = vec![
+        "credentials".to_owned(),
+        "check".into(),
+        "--config".into(),
+        setup.path("stird.toml"),
+    ];
+    args.extend(setup.loopback_flags());
+    let output = stird(args).await;
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "right: {} serves the configured chain",
+            setup.url("/chain.pem")
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("wrong: ") && out.contains("serves another certificate ('CN=SHAKEN 5678"),
+        "{out}"
+    );
+}
