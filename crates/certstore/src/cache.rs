@@ -1,8 +1,8 @@
 //! The self-managing certificate source: x5u fetched on demand, validated once,
 //! and cached in memory, on disk and optionally in Redis.
 //!
-//! A lookup never waits longer than its deadline. A cached certificate costs a
-//! hash lookup and an `Arc` clone, plus the checks that can change without a
+//! A lookup waits at most its deadline. A cached certificate costs a hash
+//! lookup and an `Arc` clone, plus the checks that can change without a
 //! fetch: the call's time within the path's validity, and the trust generation.
 //! A miss joins the one fetch in flight for that URL or starts it in its own
 //! task, which runs to its end whether or not anybody still waits, under caps
@@ -27,7 +27,7 @@ use crate::x5u_policy::{X5uPolicy, check_url};
 /// Tuning of the cache and its fetches. Every field has a safe default.
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
-    /// Which URLs and addresses may be fetched.
+    /// The x5u policy: URLs and addresses that may be fetched.
     pub policy: X5uPolicy,
     /// Time and size bounds of one fetch.
     pub limits: FetchLimits,
@@ -35,7 +35,7 @@ pub struct CacheConfig {
     pub bounds: LifetimeBounds,
     /// How long a failed fetch is remembered.
     pub negative_ttl: Duration,
-    /// The longest a lookup waits for a fetch.
+    /// Maximum time a lookup waits for a fetch.
     pub lookup_timeout: Duration,
     /// Fetches running at once, in total.
     pub max_fetches: usize,
@@ -80,7 +80,7 @@ pub struct BreakerConfig {
     pub failures: u32,
     /// The first skip interval; each failed retry doubles it.
     pub base: Duration,
-    /// The longest skip interval.
+    /// Maximum skip interval.
     pub max: Duration,
 }
 
@@ -126,8 +126,8 @@ pub enum X5uError {
 }
 
 impl X5uError {
-    /// Whether the certificate was obtained but is not trusted or not usable
-    /// (437 Unsupported Credential), rather than not obtained (436).
+    /// Returns true when the certificate was obtained but is not trusted or not
+    /// usable (437 Unsupported Credential), false when it was not obtained (436).
     pub fn is_untrusted(&self) -> bool {
         match self {
             X5uError::Untrusted { .. } => true,
@@ -137,7 +137,7 @@ impl X5uError {
     }
 }
 
-/// Where a lookup's answer came from.
+/// The tier a lookup's certificate came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     /// The memory tier.
@@ -152,10 +152,10 @@ pub enum Origin {
     Network,
 }
 
-/// How a cached certificate was obtained.
+/// Provenance of a cached certificate.
 #[derive(Debug, Clone)]
 pub struct FetchInfo {
-    /// Where it came from the first time.
+    /// The tier it came from the first time.
     pub origin: Origin,
     /// The HTTP exchange, when it came from the network.
     pub response: Option<ResponseInfo>,
@@ -189,16 +189,16 @@ pub struct ResponseInfo {
 pub struct Cached {
     /// The certificate.
     pub cert: Arc<TrustedCert>,
-    /// How it was obtained.
+    /// Its provenance.
     pub info: Arc<FetchInfo>,
 }
 
 /// Counters for metrics.
 #[derive(Debug, Default)]
 pub struct CacheStats {
-    /// Lookups answered from memory while fresh.
+    /// Lookups served from memory while fresh.
     pub hits: AtomicU64,
-    /// Lookups answered from memory after expiry, while refreshing.
+    /// Lookups served from memory after expiry, while a fetch refreshes the entry.
     pub stale_hits: AtomicU64,
     /// Lookups that found nothing fresh in memory.
     pub misses: AtomicU64,
@@ -278,7 +278,7 @@ impl moka::Expiry<Arc<str>, Cached> for EntryExpiry {
     }
 }
 
-/// The current Unix time in seconds.
+/// Returns the current Unix time in seconds.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -395,7 +395,7 @@ impl X5uCache {
         }
     }
 
-    /// The configuration in force.
+    /// Returns the configuration in force.
     pub fn config(&self) -> &CacheConfig {
         &self.inner.config
     }
@@ -411,7 +411,7 @@ impl X5uCache {
         self.inner.memory.entry_count()
     }
 
-    /// Whether the memory tier is empty.
+    /// Returns true when the memory tier is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -580,7 +580,7 @@ impl X5uCache {
                                 return Ok(cached);
                             }
                             Err(error) => {
-                                tracing::warn!(url = x5u, %error, "x5u disk cache record refused")
+                                tracing::warn!(url = x5u, %error, "x5u disk cache record rejected")
                             }
                         }
                     }
@@ -597,7 +597,7 @@ impl X5uCache {
                                 return Ok(cached);
                             }
                             Err(error) => {
-                                tracing::warn!(url = x5u, %error, "x5u Redis record refused")
+                                tracing::warn!(url = x5u, %error, "x5u Redis record rejected")
                             }
                         }
                     }
@@ -664,7 +664,7 @@ impl X5uCache {
             }
             Err(error) => {
                 inner.stats.fetch_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(url = x5u, %error, "x5u refused");
+                tracing::warn!(url = x5u, %error, "x5u chain rejected");
             }
         }
         outcome
@@ -793,7 +793,7 @@ impl X5uCache {
         let mut hosts = lock(&self.inner.hosts);
         if let Some(state) = hosts.get_mut(host) {
             if state.open_until.is_some() {
-                tracing::info!(host, "x5u host answers again; its circuit is closed");
+                tracing::info!(host, "x5u host responds again; its circuit is closed");
             }
             state.failures = 0;
             state.open_until = None;
@@ -866,7 +866,7 @@ impl X5uCache {
                     loaded += 1;
                 }
                 Err(error) => {
-                    tracing::warn!(url = %record.url, %error, "x5u disk cache record refused")
+                    tracing::warn!(url = %record.url, %error, "x5u disk cache record rejected")
                 }
             }
         }
@@ -886,7 +886,7 @@ impl Drop for InflightGuard<'_> {
     }
 }
 
-/// Whether a fetch error says the host is unwell, rather than the URL.
+/// Returns true when a fetch error shows a failing host rather than a bad URL.
 fn host_failure(error: &FetchError) -> bool {
     match error {
         FetchError::Resolve { .. }
@@ -935,9 +935,9 @@ pub fn parse_body(x5u: &str, body: &[u8]) -> Result<Vec<cert::Certificate>, X5uE
     }
 }
 
-/// A DER certificate is a SEQUENCE whose first element is another SEQUENCE (the
-/// TBSCertificate). PKCS#1, PKCS#8 and SEC1 private keys are SEQUENCEs that
-/// start with an INTEGER version.
+/// Detects a DER private key. A DER certificate is a SEQUENCE whose first
+/// element is another SEQUENCE (the TBSCertificate), while PKCS#1, PKCS#8 and
+/// SEC1 private keys are SEQUENCEs that start with an INTEGER version.
 fn looks_like_der_private_key(body: &[u8]) -> bool {
     let Some((&0x30, rest)) = body.split_first() else {
         return false;

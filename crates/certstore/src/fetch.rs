@@ -1,9 +1,9 @@
 //! One bounded HTTPS GET of an x5u URL.
 //!
 //! The host is resolved through a [`Resolve`], every address is checked against
-//! the [`X5uPolicy`], and the TCP connection goes to an address that passed: the
-//! check and the connection use the same address, so a DNS answer that changes
-//! in between (DNS rebinding) cannot redirect the fetch. TLS verifies the
+//! the [`X5uPolicy`], and the TCP connection goes to an address that passed.
+//! The check and the connection use the same address, so a DNS response that
+//! changes in between (DNS rebinding) cannot redirect the fetch. TLS verifies the
 //! repository's certificate against the repository trust (`--tls-ca-file`, or
 //! the Mozilla roots), never against the STI trust anchors. The response must be
 //! 200; the body is read up to a byte limit, all under one total deadline.
@@ -48,8 +48,8 @@ impl Default for FetchLimits {
     }
 }
 
-/// Reason a fetch failed. Verifiers answer 436 Bad Identity Info for all of
-/// them: the credential could not be obtained (RFC 8224 section 6.2.2).
+/// Reason a fetch failed. Verifiers respond 436 Bad Identity Info to each,
+/// because the credential could not be obtained (RFC 8224 section 6.2.2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
     #[error(transparent)]
@@ -175,7 +175,7 @@ impl Response {
 }
 
 /// Aborts the connection task when the fetch ends or is dropped, so a server
-/// that keeps the connection open holds nothing of ours.
+/// that keeps the connection open keeps no task or buffer of ours alive.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
@@ -320,8 +320,8 @@ fn bracketed(host: &str) -> String {
     }
 }
 
-/// Resolves the host, keeps the addresses the policy allows, and connects to the
-/// first that answers.
+/// Resolves the host, checks every address against the policy, and connects to
+/// the first address that accepts the connection.
 async fn connect(
     url: &X5uUrl,
     policy: &X5uPolicy,

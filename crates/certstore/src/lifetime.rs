@@ -1,8 +1,8 @@
 //! How long a fetched certificate chain stays cached.
 //!
 //! The HTTP freshness lifetime (RFC 9111 section 4.2.1: `s-maxage`, then
-//! `max-age`, then `Expires` minus `Date`) is raised to a floor, since
-//! ATIS-1000074 asks verifiers to keep a certificate for at least 24 hours
+//! `max-age`, then `Expires` minus `Date`) is raised to a floor, because
+//! ATIS-1000074 expects verifiers to keep a certificate for at least 24 hours
 //! rather than fetch it for every call, capped by a configured ceiling, and
 //! never runs past the notAfter of any certificate on the path.
 
@@ -12,9 +12,9 @@ pub const DAY: u64 = 86_400;
 /// The bounds applied to HTTP freshness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LifetimeBounds {
-    /// The shortest lifetime, whatever the server says.
+    /// Minimum lifetime, whatever the response headers give.
     pub floor: u64,
-    /// The longest lifetime, whatever the server says.
+    /// Maximum lifetime, whatever the response headers give.
     pub ceiling: u64,
 }
 
@@ -56,7 +56,8 @@ impl Lifetime {
     }
 }
 
-/// The freshness the server asked for, in seconds, and the header that said so.
+/// Returns the freshness the response headers give, in seconds, and the header
+/// that set it.
 fn http_freshness(headers: &CacheHeaders) -> Option<(u64, String)> {
     let age = headers
         .age

@@ -14,7 +14,7 @@ use crate::fetch::{fetch, tls_config};
 use crate::resolve::Resolve;
 use crate::x5u_policy::check_url;
 
-/// What a credential's x5u URL serves.
+/// The outcome of comparing a credential's x5u document with its chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Published {
     /// The same certificates, in the same order.
@@ -38,7 +38,8 @@ pub enum Published {
 }
 
 impl Published {
-    /// Whether verifiers of calls signed with this credential can succeed.
+    /// Returns true when verifiers of calls signed with this credential can
+    /// succeed.
     pub fn is_usable(&self) -> bool {
         matches!(
             self,
@@ -71,7 +72,7 @@ pub struct PublishedCheck {
     pub name: String,
     /// Its x5u URL.
     pub x5u: String,
-    /// What the URL serves.
+    /// The comparison outcome.
     pub published: Published,
 }
 

@@ -12,7 +12,7 @@ pub type ResolveFuture = Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + 
 
 /// Resolves a host name to the addresses a fetch may connect to. The fetcher
 /// checks each address against the x5u policy and connects only to one that
-/// passed, so the answer cannot change between the check and the connection.
+/// passed, so the result cannot change between the check and the connection.
 pub trait Resolve: Send + Sync + std::fmt::Debug {
     /// Looks up `host`.
     fn resolve(&self, host: &str) -> ResolveFuture;
@@ -32,8 +32,8 @@ impl Resolve for SystemResolver {
     }
 }
 
-/// Fixed answers for some names, like curl's `--resolve`; other names go to the
-/// system resolver, or fail when `fallback` is off.
+/// Fixed addresses for some names, like curl's `--resolve`. Other names go to
+/// the system resolver, or fail when `fallback` is off.
 #[derive(Debug, Default, Clone)]
 pub struct StaticResolver {
     names: HashMap<String, Vec<IpAddr>>,
@@ -41,7 +41,8 @@ pub struct StaticResolver {
 }
 
 impl StaticResolver {
-    /// An empty table that falls back to the system resolver when `fallback`.
+    /// Creates an empty table that falls back to the system resolver when
+    /// `fallback` is true.
     pub fn new(fallback: bool) -> Self {
         StaticResolver {
             names: HashMap::new(),
@@ -49,7 +50,7 @@ impl StaticResolver {
         }
     }
 
-    /// Answers `addresses` for `host`.
+    /// Maps `host` to `addresses`.
     pub fn insert(&mut self, host: &str, addresses: Vec<IpAddr>) {
         self.names.insert(host.to_ascii_lowercase(), addresses);
     }

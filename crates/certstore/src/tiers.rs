@@ -1,7 +1,7 @@
 //! The disk and Redis tiers of the x5u cache.
 //!
 //! Both keep the chain as it was fetched, in PEM, with the URL and the lifetime,
-//! never a verdict: whoever reads a record parses and validates the chain again
+//! never a verdict. The reader of a record parses and validates the chain again
 //! under its own trust anchors, so a tampered file or a Redis entry written by a
 //! node with other anchors cannot make a certificate trusted.
 
@@ -27,7 +27,7 @@ pub struct Record {
     pub fetched_at: i64,
     /// When it stops being fresh, Unix seconds.
     pub expires_at: i64,
-    /// Why that lifetime.
+    /// The reason for that lifetime.
     pub lifetime_reason: String,
     /// The chain in PEM, signer first.
     pub chain_pem: String,
@@ -71,7 +71,7 @@ pub fn to_pem(chain: &[cert::Certificate]) -> String {
     )
 }
 
-/// The hex SHA-256 of a URL: the record's file name and Redis key suffix.
+/// Returns the hex SHA-256 of a URL: the record's file name and Redis key suffix.
 pub fn url_digest(url: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, url.as_bytes());
     digest
@@ -197,7 +197,7 @@ impl RedisTier {
         })
     }
 
-    /// The key for `url`.
+    /// Returns the Redis key for `url`.
     pub fn key(url: &str) -> String {
         format!("{REDIS_PREFIX}{}", url_digest(url))
     }

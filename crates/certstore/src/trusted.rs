@@ -12,7 +12,8 @@ use cert::{Certificate, CrlStore, Revocation, TrustStore, ValidatedPath};
 use passport::VerifyingKey;
 
 /// The STI trust anchors and CRLs a verifier validates chains against, with the
-/// generation number that tells a cached validation from a stale one.
+/// generation number that distinguishes a current cached validation from a
+/// stale one.
 #[derive(Debug)]
 pub struct Trust {
     /// The trust anchors.
@@ -32,7 +33,7 @@ impl Trust {
         }
     }
 
-    /// The generation: it grows with each [`SharedTrust::replace`].
+    /// Returns the generation, which grows with each [`SharedTrust::replace`].
     pub fn generation(&self) -> u64 {
         self.generation
     }
@@ -53,7 +54,7 @@ impl SharedTrust {
         }
     }
 
-    /// The current snapshot.
+    /// Returns the current snapshot.
     pub fn current(&self) -> Arc<Trust> {
         match self.current.read() {
             Ok(guard) => Arc::clone(&guard),
@@ -76,7 +77,7 @@ impl SharedTrust {
     }
 }
 
-/// Reason a chain is not usable for verification. Verifiers answer 437
+/// Reason a chain is not usable for verification. Verifiers respond 437
 /// Unsupported Credential (RFC 8224 section 6.2.2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UntrustedError {
@@ -109,7 +110,7 @@ fn utc(seconds: i64) -> String {
         .unwrap_or_else(|| format!("{seconds} (Unix seconds)"))
 }
 
-/// A signer certificate that verification can use as it stands.
+/// A signer certificate that verification can use without further checks.
 #[derive(Debug)]
 pub struct TrustedCert {
     /// The x5u URL the chain came from, or the file it was read from.
@@ -203,12 +204,12 @@ impl TrustedCert {
         })
     }
 
-    /// The signer certificate.
+    /// Returns the signer certificate.
     pub fn signer(&self) -> Option<&Certificate> {
         self.chain.first()
     }
 
-    /// Whether revocation was checked for this chain.
+    /// Returns the revocation status of the validated path, if validated.
     pub fn revocation(&self) -> Option<&Revocation> {
         self.path.as_ref().map(|path| &path.revocation)
     }
@@ -234,9 +235,9 @@ fn validate(
     result.map_err(|error| UntrustedError::Path(error.to_string()))
 }
 
-/// The window in which every certificate of the validated path is valid. The
-/// path names its certificates by subject and serial; they are found again in
-/// the chain and the anchors.
+/// Computes the window in which every certificate of the validated path is
+/// valid. The path names its certificates by subject and serial, so they are
+/// looked up again in the chain and the anchors.
 fn path_validity(
     chain: &[Certificate],
     anchors: &[Certificate],

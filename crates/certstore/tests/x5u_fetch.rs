@@ -370,7 +370,7 @@ async fn changing_certificate_is_seen_after_the_lifetime() {
     setup
         .repository
         .route("/chain.pem", Route::ok(renewed.pem("chain.pem"), &[]));
-    // Still fresh: the cached chain answers.
+    // Still fresh, so the cached chain is returned.
     let cached = cache.get(&url, now()).await.unwrap();
     assert!(Arc::ptr_eq(&first, &cached));
     // Past the 24-hour lifetime the chain is fetched again; the new one is under
@@ -689,8 +689,8 @@ async fn disk_tier_survives_a_restart() {
     assert_eq!(setup.repository.hits("/chain.pem"), 1);
     drop(first);
 
-    // A new process: the repository is gone, the disk record answers and is
-    // validated again.
+    // A new process: the repository fails, so the disk record is used after it
+    // is validated again.
     setup
         .repository
         .route("/chain.pem", Route::status(503, &[]));

@@ -1,6 +1,6 @@
 //! Verification over the self-managing certificate source under a burst: calls
 //! that share one uncached x5u, while as many calls point at a repository that
-//! never answers. Real HTTPS repository on loopback, real cache, real service.
+//! never responds. Real HTTPS repository on loopback, real cache, real service.
 
 #![allow(
     clippy::unwrap_used,

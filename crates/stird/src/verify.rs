@@ -81,7 +81,7 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
     let trust = load_trust(&args.trust, &args.crls)?.map(|t| Arc::new(SharedTrust::new(t)));
     let anchored = trust.is_some();
     // Local chains (a certificate file, or an x5u map for certificates
-    // exchanged out of band) are the agnostic model; without them the x5u URL
+    // exchanged out of band) are the agnostic model. Without them the x5u URL
     // is fetched, under the [x5u] policy of --config when given.
     let local = fixed.is_some() || map.as_ref().is_some_and(|map| !map.is_empty());
     let fetcher = if local {
@@ -202,7 +202,7 @@ fn check_identity_argument(option: &str, value: &str) -> Result<(), InputError> 
     }
 }
 
-/// Where `stird verify` takes the signer's chain from: the file of `--cert` or
+/// The certificate source of `stird verify`: the file of `--cert` or
 /// `--x5u-file` for any x5u, else the x5u map of `--config`, else a fetch. Local
 /// chains are validated like fetched ones when trust anchors were given.
 struct CliSource {

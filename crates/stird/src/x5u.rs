@@ -1,5 +1,5 @@
 //! `stird x5u`: fetch an x5u URL under the policy the service applies and show
-//! each step, so an operator can answer "why do calls from this provider fail?".
+//! each step, so an operator can find out why calls from a provider fail.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use certstore::{FetchSettings, Origin, SharedTrust, Trust, X5uCache, X5uError};
 use crate::certcmd::{CrlArgs, TrustArgs, describe, describe_revocation, print_certificate};
 use crate::{InputError, Outcome, timearg};
 
-/// How x5u URLs are fetched: the repository TLS trust and the policy limits.
+/// Fetch options: the repository TLS trust and the policy limits.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FetchArgs {
     /// PEM file of CA certificates that certificate repositories' HTTPS servers
@@ -142,7 +142,7 @@ pub fn load_trust(trust: &TrustArgs, crls: &CrlArgs) -> Result<Option<Trust>, In
     Ok(Some(Trust::new(trust.load()?, crl_store)))
 }
 
-/// A current-thread runtime for one command.
+/// Starts a current-thread runtime for one command.
 pub fn runtime() -> Result<tokio::runtime::Runtime, InputError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

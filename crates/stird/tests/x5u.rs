@@ -52,7 +52,7 @@ impl Setup {
         self.repository.url("cr.test", path)
     }
 
-    /// The flags that let a fetch reach the loopback repository: its TLS CA,
+    /// Returns the flags that let a fetch reach the loopback repository: its TLS CA,
     /// its name, its port and the loopback range.
     fn loopback_flags(&self) -> Vec<String> {
         vec![
@@ -225,7 +225,7 @@ async fn verify_fetches_and_validates_x5u() {
         "{out}"
     );
 
-    // The same call with the repository answering 404: 436.
+    // The same call with the repository responding 404 gets 436.
     setup
         .repository
         .route("/chain.pem", Route::status(404, &[]));

@@ -1,5 +1,5 @@
-//! A certificate repository for tests: a real HTTPS server on loopback whose
-//! every path answers as the test tells it, well or badly.
+//! A certificate repository for tests: a real HTTPS server on loopback where
+//! each path responds as the test sets it, correctly or not.
 //!
 //! Responses are written by hand, byte by byte, so a test can serve what no
 //! well-behaved HTTP server would: a body that trickles, one that never ends, a
@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-/// What a path answers.
+/// The response of a path.
 #[derive(Debug, Clone)]
 pub enum Route {
     /// A complete response.
@@ -30,14 +30,14 @@ pub enum Route {
     Trickle { interval: Duration, body: Vec<u8> },
     /// A 200 response of `bytes` bytes, announced in Content-Length or not.
     Huge { bytes: usize, content_length: bool },
-    /// TLS completes, then the server never answers.
+    /// TLS completes, then the server never responds.
     Hang,
     /// The response comes after `delay`.
     Delayed { delay: Duration, route: Box<Route> },
 }
 
 impl Route {
-    /// A 200 response with `body` and extra `headers`.
+    /// Returns a 200 response with `body` and extra `headers`.
     pub fn ok(body: impl Into<Vec<u8>>, headers: &[(&str, &str)]) -> Route {
         Route::Respond {
             status: 200,
@@ -49,7 +49,7 @@ impl Route {
         }
     }
 
-    /// A bodiless response with `status` and `headers`.
+    /// Returns a bodiless response with `status` and `headers`.
     pub fn status(status: u16, headers: &[(&str, &str)]) -> Route {
         Route::Respond {
             status,
@@ -174,12 +174,12 @@ impl Repository {
             .unwrap_or(0)
     }
 
-    /// The most requests served at once so far.
+    /// Returns the maximum number of requests served at once so far.
     pub fn most_active(&self) -> usize {
         self.most_active.load(Ordering::SeqCst)
     }
 
-    /// The URL of `path` under the name `host` (`cr.test` resolves through the
+    /// Returns the URL of `path` under the name `host` (`cr.test` resolves through the
     /// tests' own resolver).
     pub fn url(&self, host: &str, path: &str) -> String {
         format!("https://{host}:{}{path}", self.address.port())
@@ -282,7 +282,7 @@ where
     })
 }
 
-/// The current Unix time.
+/// Returns the current Unix time.
 pub fn now() -> i64 {
     certstore::unix_now()
 }
@@ -333,7 +333,7 @@ impl Pki {
         pem::parse(self.pem(name)).expect("PEM").contents().to_vec()
     }
 
-    /// A trust store holding the named certificates.
+    /// Returns a trust store with the named certificates as anchors.
     pub fn trust(&self, names: &[&str]) -> certstore::Trust {
         let mut anchors = Vec::new();
         for name in names {
