@@ -9,11 +9,14 @@
 //! [`CertificateSource`] of the self-managing model is [`certstore::X5uCache`],
 //! whose cache hits answer without waiting.
 //!
-//! TODO: the signing service (credential selection, attestation policy) and the
-//! per-listener failure policies are not built yet.
+//! [`AuthService`] signs: it picks the credential by calling number or trunk,
+//! caps the attestation by the credential's policy, and signs once.
 
+mod auth;
 mod verdict;
 mod verify;
+
+pub use auth::{AuthService, SignError, SignRequest, Signed, random_uuid};
 
 pub use verdict::{SipResponse, Verstat, response_for};
 pub use verify::{

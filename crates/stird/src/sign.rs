@@ -139,36 +139,13 @@ fn check_x5u(url: &str) -> Result<&str, InputError> {
     Ok(url)
 }
 
-/// Returns a random UUID version 4 (RFC 9562 section 5.4).
 fn random_uuid() -> Result<String, InputError> {
-    let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "the system random generator failed")?;
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        hex.get(0..8).unwrap_or_default(),
-        hex.get(8..12).unwrap_or_default(),
-        hex.get(12..16).unwrap_or_default(),
-        hex.get(16..20).unwrap_or_default(),
-        hex.get(20..32).unwrap_or_default()
-    ))
+    service::random_uuid().ok_or_else(|| "the system random generator failed".into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uuid_is_version_4() {
-        let first = random_uuid().unwrap();
-        let second = random_uuid().unwrap();
-        assert_eq!(first.len(), 36);
-        assert_eq!(first.as_bytes()[14], b'4');
-        assert!(matches!(first.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
-        assert_ne!(first, second);
-    }
 
     #[test]
     fn x5u_must_be_https() {
