@@ -65,8 +65,8 @@ impl Default for CacheConfig {
             max_fetches: 64,
             max_fetches_per_host: 4,
             max_pending: 1024,
-            memory_bytes: 256 * 1024 * 1024,
-            memory_entries: 200_000,
+            memory_bytes: 1024 * 1024 * 1024,
+            memory_entries: 100_000,
             stale_while_revalidate: None,
             breaker: BreakerConfig::default(),
         }
@@ -251,6 +251,9 @@ struct Inner {
     disk: Option<DiskTier>,
     redis: Option<RedisTier>,
     stats: CacheStats,
+    /// Disk and Redis writes still running.
+    writes: std::sync::atomic::AtomicUsize,
+    written: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Inner {
@@ -277,6 +280,10 @@ impl moka::Expiry<Arc<str>, Cached> for EntryExpiry {
         Some(Duration::from_secs(value.info.fresh_for) + self.stale)
     }
 }
+
+/// Seconds a disk or Redis record's fetch time may lie ahead of this node's
+/// clock, for nodes whose clocks differ a little.
+const RECORD_CLOCK_SKEW: i64 = 300;
 
 /// Returns the current Unix time in seconds.
 pub fn unix_now() -> i64 {
@@ -370,6 +377,8 @@ impl X5uCacheBuilder {
                 disk: self.disk,
                 redis: self.redis,
                 stats: CacheStats::default(),
+                writes: std::sync::atomic::AtomicUsize::new(0),
+                written: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -414,6 +423,18 @@ impl X5uCache {
     /// Returns true when the memory tier is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Waits until the disk and Redis writes started so far have finished, as a
+    /// shutdown does before exiting.
+    pub async fn flush(&self) {
+        loop {
+            let notified = self.inner.written.notified();
+            if self.inner.writes.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Removes every entry of the memory and negative caches.
@@ -660,7 +681,15 @@ impl X5uCache {
                     reason = %cached.info.lifetime.reason,
                     "x5u fetched and validated"
                 );
-                self.store(x5u, cached, now).await;
+                // The tiers are written in the background: callers waiting for
+                // this fetch get the certificate without waiting for Redis.
+                let (cache, url, cached) = (self.clone(), x5u.to_owned(), cached.clone());
+                inner.writes.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    cache.store(&url, &cached, now).await;
+                    cache.inner.writes.fetch_sub(1, Ordering::SeqCst);
+                    cache.inner.written.notify_waiters();
+                });
             }
             Err(error) => {
                 inner.stats.fetch_failures.fetch_add(1, Ordering::Relaxed);
@@ -719,7 +748,23 @@ impl X5uCache {
                 error,
             }
         })?;
-        let expires_at = record.expires_at.min(cert.valid_until);
+        // A record is data from outside: its times are bounded like a fetch's, so
+        // whoever can write the disk or Redis cannot pin a chain for longer.
+        if record.fetched_at > now.saturating_add(RECORD_CLOCK_SKEW) {
+            return Err(X5uError::NotCertificate {
+                url: x5u.to_owned(),
+                reason: format!(
+                    "the cache record says it was fetched at {}, after now ({now})",
+                    record.fetched_at
+                ),
+            });
+        }
+        let ceiling = i64::try_from(self.inner.config.bounds.ceiling).unwrap_or(i64::MAX);
+        let expires_at = record
+            .expires_at
+            .min(cert.valid_until)
+            .min(record.fetched_at.saturating_add(ceiling))
+            .min(now.saturating_add(ceiling));
         Ok(Cached {
             cert: Arc::new(cert),
             info: Arc::new(FetchInfo {
@@ -854,7 +899,12 @@ impl X5uCache {
         };
         let max = usize::try_from(self.inner.config.memory_entries).unwrap_or(usize::MAX);
         let mut loaded = 0;
-        for record in disk.records(max).await {
+        // One record at a time, so warm-up never holds more than one record
+        // beyond the entries it keeps.
+        for path in disk.record_paths(max).await {
+            let Some(record) = disk.read_path(&path).await else {
+                continue;
+            };
             if record.expires_at <= now {
                 continue;
             }

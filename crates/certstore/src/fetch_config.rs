@@ -21,8 +21,8 @@
 //! circuit_max = 600
 //!
 //! [cache]
-//! memory = 200000               # entries
-//! memory_bytes = 268435456
+//! memory = 100000               # entries
+//! memory_bytes = 1073741824
 //! disk_dir = "cache/x5u"
 //! redis_url = "redis://127.0.0.1:6379/"
 //! redis_timeout_ms = 200

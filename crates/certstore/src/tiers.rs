@@ -131,32 +131,31 @@ impl DiskTier {
         Ok(())
     }
 
-    /// Lists the records on disk, at most `max`, for warm-up.
-    pub async fn records(&self, max: usize) -> Vec<Record> {
-        let mut records = Vec::new();
+    /// Lists the record files on disk, at most `max`, for warm-up.
+    pub async fn record_paths(&self, max: usize) -> Vec<PathBuf> {
+        let mut paths = Vec::new();
         let Ok(mut entries) = tokio::fs::read_dir(&self.directory).await else {
-            return records;
+            return paths;
         };
         while let Ok(Some(entry)) = entries.next_entry().await {
-            if records.len() >= max {
+            if paths.len() >= max {
                 break;
             }
             let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("json") {
-                continue;
-            }
-            let Ok(bytes) = read_bounded(&path).await else {
-                continue;
-            };
-            let Ok(record) = serde_json::from_slice::<Record>(&bytes) else {
-                continue;
-            };
-            // The file name must match the URL inside, or the record is ignored.
-            if path.file_stem().and_then(|s| s.to_str()) == Some(url_digest(&record.url).as_str()) {
-                records.push(record);
+            if path.extension().and_then(|e| e.to_str()) == Some("json") {
+                paths.push(path);
             }
         }
-        records
+        paths
+    }
+
+    /// Reads one record file; `None` when it is unreadable, not a record, or
+    /// not named after the URL inside it.
+    pub async fn read_path(&self, path: &Path) -> Option<Record> {
+        let bytes = read_bounded(path).await.ok()?;
+        let record = serde_json::from_slice::<Record>(&bytes).ok()?;
+        let stem = path.file_stem().and_then(|s| s.to_str())?;
+        (stem == url_digest(&record.url)).then_some(record)
     }
 }
 
@@ -167,11 +166,17 @@ async fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
         .map_err(std::io::Error::other)?
 }
 
-/// The Redis tier, shared by several stird nodes.
+/// How long the Redis tier is skipped after a failed command.
+pub const REDIS_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The Redis tier, shared by several stird nodes. After a failed command it is
+/// skipped for [`REDIS_BACKOFF`], so a Redis that is down costs one timeout per
+/// interval rather than one per lookup; each change of state is logged once.
 #[derive(Clone)]
 pub struct RedisTier {
     connection: redis::aio::ConnectionManager,
     timeout: Duration,
+    skip_until: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl std::fmt::Debug for RedisTier {
@@ -194,7 +199,41 @@ impl RedisTier {
         Ok(RedisTier {
             connection,
             timeout,
+            skip_until: std::sync::Arc::default(),
         })
+    }
+
+    /// Returns true while the tier is skipped after a failure.
+    fn skipped(&self) -> bool {
+        let mut guard = match self.skip_until.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match *guard {
+            Some(until) if std::time::Instant::now() < until => true,
+            Some(_) => {
+                *guard = None;
+                tracing::info!("Redis tier tried again after its backoff");
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Records a failed command and starts the backoff.
+    fn failed(&self, error: &str) {
+        let mut guard = match self.skip_until.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if guard.is_none() {
+            tracing::warn!(
+                %error,
+                seconds = REDIS_BACKOFF.as_secs(),
+                "Redis tier failed; lookups skip it for the backoff"
+            );
+        }
+        *guard = Some(std::time::Instant::now() + REDIS_BACKOFF);
     }
 
     /// Returns the Redis key for `url`.
@@ -202,20 +241,37 @@ impl RedisTier {
         format!("{REDIS_PREFIX}{}", url_digest(url))
     }
 
-    /// Reads the record for `url`, if any.
+    /// Reads the record for `url`, if any. While the tier is skipped after a
+    /// failure, finds nothing.
     pub async fn read(&self, url: &str) -> Result<Option<Record>, String> {
+        if self.skipped() {
+            return Ok(None);
+        }
         let mut connection = self.connection.clone();
         let mut get = redis::cmd("GET");
         get.arg(Self::key(url));
         let command = get.query_async::<Option<Vec<u8>>>(&mut connection);
         let bytes = match tokio::time::timeout(self.timeout, command).await {
             Ok(Ok(bytes)) => bytes,
-            Ok(Err(error)) => return Err(format!("Redis GET: {error}")),
+            Ok(Err(error))
+                if !(error.is_io_error()
+                    || error.is_timeout()
+                    || error.is_connection_dropped()
+                    || error.is_connection_refusal()) =>
+            {
+                // The server answered, with an error about the data (such as a
+                // key of another type): Redis itself is up.
+                return Err(format!("Redis GET: {error}"));
+            }
+            Ok(Err(error)) => {
+                let error = format!("Redis GET: {error}");
+                self.failed(&error);
+                return Err(error);
+            }
             Err(_) => {
-                return Err(format!(
-                    "Redis GET took over {} ms",
-                    self.timeout.as_millis()
-                ));
+                let error = format!("Redis GET took over {} ms", self.timeout.as_millis());
+                self.failed(&error);
+                return Err(error);
             }
         };
         match bytes {
@@ -227,7 +283,7 @@ impl RedisTier {
     /// Stores the record until it stops being fresh at `now`.
     pub async fn write(&self, record: &Record, now: i64) -> Result<(), String> {
         let seconds = record.expires_at.saturating_sub(now);
-        if seconds <= 0 {
+        if seconds <= 0 || self.skipped() {
             return Ok(());
         }
         let mut connection = self.connection.clone();
@@ -237,13 +293,12 @@ impl RedisTier {
             .arg("EX")
             .arg(seconds);
         let command = set.query_async::<()>(&mut connection);
-        match tokio::time::timeout(self.timeout, command).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(format!("Redis SET: {error}")),
-            Err(_) => Err(format!(
-                "Redis SET took over {} ms",
-                self.timeout.as_millis()
-            )),
-        }
+        let error = match tokio::time::timeout(self.timeout, command).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(error)) => format!("Redis SET: {error}"),
+            Err(_) => format!("Redis SET took over {} ms", self.timeout.as_millis()),
+        };
+        self.failed(&error);
+        Err(error)
     }
 }

@@ -687,6 +687,7 @@ async fn disk_tier_survives_a_restart() {
         .unwrap();
     first.get(&url, now()).await.unwrap();
     assert_eq!(setup.repository.hits("/chain.pem"), 1);
+    first.flush().await;
     drop(first);
 
     // A new process: the repository fails, so the disk record is used after it
@@ -759,4 +760,50 @@ async fn lookups_have_a_bounded_queue() {
         }
     }
     assert_eq!((overloaded, deadlines), (1, 2));
+}
+
+#[tokio::test]
+async fn cache_records_cannot_extend_lifetimes() {
+    use certstore::tiers::{Record, to_pem};
+
+    let setup = setup("record-bounds").await;
+    let disk_dir = TempDir::new("record-bounds-tier");
+    let disk = DiskTier::open(&disk_dir.0).unwrap();
+    let chain = cert::parse_chain(setup.pki.pem("chain.pem").as_bytes()).unwrap();
+    let at = now();
+    let long = setup.url("/long.pem");
+    let future = setup.url("/future.pem");
+    for (url, fetched_at) in [(&long, at), (&future, at + 86_400)] {
+        let record = Record {
+            version: 1,
+            url: url.clone(),
+            fetched_at,
+            expires_at: at + 365 * 86_400,
+            lifetime_reason: "written by someone else".to_owned(),
+            chain_pem: to_pem(&chain),
+        };
+        disk.write(&record).await.unwrap();
+    }
+    let cache = X5uCache::builder(config(&setup.repository))
+        .tls(tls_config(Some(&setup.repository.tls_ca_file)).unwrap())
+        .resolver(resolver())
+        .trust(Arc::new(SharedTrust::new(setup.pki.trust(&["root.pem"]))))
+        .disk(disk)
+        .build()
+        .unwrap();
+
+    // A record asking for a year is held to the 7-day ceiling.
+    let cached = cache.lookup(&long, at).await.unwrap();
+    assert_eq!(cached.info.origin, Origin::Disk);
+    assert_eq!(cached.info.lifetime.expires_at, at + 7 * 86_400);
+    // A record fetched "tomorrow" is rejected, and the network asked instead.
+    let error = cache.lookup(&future, at).await.unwrap_err();
+    assert_eq!(
+        error,
+        X5uError::Fetch {
+            url: future.clone(),
+            error: FetchError::Status { status: 404 }
+        }
+    );
+    assert_eq!(setup.repository.hits("/future.pem"), 1);
 }

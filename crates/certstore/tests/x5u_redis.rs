@@ -237,6 +237,7 @@ async fn second_node_reads_chain_from_redis() {
 
     let at = now();
     let fetched = node_a.lookup(&url, at).await.unwrap();
+    node_a.flush().await;
     assert_eq!(fetched.info.origin, Origin::Network);
     assert_eq!(setup.repository.hits(path), 1);
     assert_eq!(node_a.stats().redis_hits.load(Ordering::Relaxed), 0);
@@ -295,6 +296,7 @@ async fn redis_key_holds_json_record_with_ttl() {
 
     let at = now();
     let fetched = node.lookup(&url, at).await.unwrap();
+    node.flush().await;
     assert_eq!(fetched.info.origin, Origin::Network);
 
     let bytes = key.get().expect("a record under the key after the fetch");
@@ -359,6 +361,7 @@ async fn redis_records_are_validated_again() {
 
     let node = setup.node(&redis_url, config(&setup.repository));
     let cached = node.lookup(&url, now()).await.unwrap();
+    node.flush().await;
     assert_eq!(cached.info.origin, Origin::Network);
     assert_eq!(setup.repository.hits(path), 2);
     assert_eq!(node.stats().redis_hits.load(Ordering::Relaxed), 0);
@@ -395,6 +398,7 @@ async fn redis_records_are_validated_again() {
         key.set(&value);
         let node = setup.node(&redis_url, config(&setup.repository));
         let cached = node.lookup(&url, now()).await;
+        node.flush().await;
         let cached = cached.unwrap_or_else(|error| panic!("{case}: {error}"));
         expected_hits += 1;
         assert_eq!(cached.info.origin, Origin::Network, "{case}");
@@ -408,6 +412,7 @@ async fn redis_records_are_validated_again() {
     key.set_list();
     let node = setup.node(&redis_url, config(&setup.repository));
     let cached = node.lookup(&url, now()).await.unwrap();
+    node.flush().await;
     assert_eq!(cached.info.origin, Origin::Network);
     assert_eq!(setup.repository.hits(path), expected_hits + 1);
     assert_record_holds(&key, &url, &cached);
