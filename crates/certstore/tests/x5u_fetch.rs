@@ -807,3 +807,52 @@ async fn cache_records_cannot_extend_lifetimes() {
     );
     assert_eq!(setup.repository.hits("/future.pem"), 1);
 }
+
+#[tokio::test]
+async fn stale_entry_served_while_refreshing() {
+    let setup = setup("stale").await;
+    let mut config = config(&setup.repository);
+    config.stale_while_revalidate = Some(Duration::from_secs(3600));
+    let cache = setup.cache_with(config);
+    let url = setup.url("/chain.pem");
+    let first = cache.get(&url, now()).await.unwrap();
+
+    // Past the 24-hour lifetime but within the stale window: the old entry
+    // answers at once, and a fetch refreshes it in the background.
+    let later = now() + 86_400 + 60;
+    let stale = cache.lookup(&url, later).await.unwrap();
+    assert!(Arc::ptr_eq(&first, &stale.cert));
+    assert_eq!(
+        cache
+            .stats()
+            .stale_hits
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    for _ in 0..100 {
+        if setup.repository.hits("/chain.pem") == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(setup.repository.hits("/chain.pem"), 2);
+}
+
+#[tokio::test]
+async fn warm_up_fetches_a_list() {
+    let setup = setup("warm-up").await;
+    setup
+        .repository
+        .route("/second.pem", Route::ok(setup.pki.pem("chain.pem"), &[]));
+    let cache = setup.cache();
+    let urls = vec![
+        setup.url("/chain.pem"),
+        setup.url("/second.pem"),
+        setup.url("/missing.pem"),
+    ];
+    assert_eq!(cache.warm_up(&urls, now()).await, 2);
+    assert_eq!(cache.len(), 2);
+    // Warm entries answer without another request.
+    cache.get(&setup.url("/second.pem"), now()).await.unwrap();
+    assert_eq!(setup.repository.hits("/second.pem"), 1);
+}
