@@ -11,7 +11,7 @@ use certstore::{CredentialStore, Selector};
 use passport::tn::{self, NumberPolicy};
 use passport::{Attestation, Claims, Dest, Orig, PPT_SHAKEN};
 
-/// What the signer knows of a call.
+/// The call details the signer uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignRequest {
     /// The calling identity: a number, or a SIP or tel URI or name-addr.
@@ -20,7 +20,7 @@ pub struct SignRequest {
     pub dest: Vec<String>,
     /// The trunk or customer id the call came from, if known.
     pub trunk: Option<String>,
-    /// An attestation the request asks for; the credential's policy caps it.
+    /// The attestation requested, which the credential's policy caps.
     pub attest: Option<Attestation>,
     /// The origination identifier; a fresh UUID when absent.
     pub origid: Option<String>,
@@ -35,7 +35,7 @@ pub struct Signed {
     pub identity: String,
     /// The credential that signed.
     pub credential: String,
-    /// Why that credential was selected.
+    /// The selector that picked the credential.
     pub selected_by: String,
     /// The attestation signed.
     pub attestation: Attestation,
@@ -82,7 +82,7 @@ impl AuthService {
         }
     }
 
-    /// The credential store, for reloads.
+    /// Returns the credential store, for reloads.
     pub fn credentials(&self) -> &Arc<CredentialStore> {
         &self.credentials
     }

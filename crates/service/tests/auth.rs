@@ -55,8 +55,10 @@ fn config(name: &str, pki: &Path) -> CredentialConfig {
     }
 }
 
-fn service() -> (TempDir, AuthService) {
-    let dir = std::env::temp_dir().join(format!("stird-service-auth-{}", std::process::id()));
+fn service(name: &str) -> (TempDir, AuthService) {
+    // One directory per test: the tests of this file run in parallel.
+    let dir =
+        std::env::temp_dir().join(format!("stird-service-auth-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let a = pki(&dir, "a");
     let b = pki(&dir, "b");
@@ -86,7 +88,7 @@ fn request(orig: &str, trunk: Option<&str>, attest: Option<Attestation>) -> Sign
 
 #[test]
 fn prefix_selects_and_signs() {
-    let (_dir, service) = service();
+    let (_dir, service) = service("prefix");
     let signed = service
         .sign(&request(
             "\"Alice\" <sip:+1-202-555-0100@carrier.example.org;user=phone>;tag=1",
@@ -110,7 +112,7 @@ fn prefix_selects_and_signs() {
 
 #[test]
 fn trunk_policy_caps_attestation() {
-    let (_dir, service) = service();
+    let (_dir, service) = service("trunk");
     let signed = service
         .sign(&request(
             "+14155550100",
@@ -137,7 +139,7 @@ fn trunk_policy_caps_attestation() {
 
 #[test]
 fn unmatched_and_invalid_calls_rejected() {
-    let (_dir, service) = service();
+    let (_dir, service) = service("unmatched");
     assert_eq!(
         service.sign(&request("+14155550100", None, None)),
         Err(SignError::NoCredential {

@@ -1,5 +1,5 @@
-//! A zero-copy SIP message parser for a stateless redirect server and a
-//! stateless proxy, without I/O.
+//! SIP for stird: a zero-copy message parser without I/O, the UDP, TCP and
+//! TLS transports ([`transport`]), and the redirect front end ([`redirect`]).
 //!
 //! [`parse`] reads one message from a datagram into a [`Message`] whose
 //! fields borrow from the input: the start line, the header fields in order
@@ -66,3 +66,9 @@ pub const MAX_HEADERS: usize = 256;
 /// limit of an Identity header value in the passport crate, which leaves room
 /// for Rich Call Data.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
+
+pub mod redirect;
+pub mod transport;
+mod verstat;
+
+pub use verstat::with_verstat;

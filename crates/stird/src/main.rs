@@ -17,7 +17,10 @@ macro_rules! say {
 
 mod certcmd;
 mod credentials;
+mod http;
 mod inspect;
+mod serve;
+mod serve_config;
 mod sign;
 mod timearg;
 mod verify;
@@ -33,6 +36,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the SIP service; without --config, a complete demo on loopback.
+    Serve(serve::Args),
+    /// Check a configuration file as `serve` would load it, without starting.
+    CheckConfig {
+        /// The configuration file.
+        file: std::path::PathBuf,
+    },
     /// Sign a SHAKEN PASSporT and print the Identity header value.
     Sign(sign::Args),
     /// Verify an Identity header: against a given certificate, or the chain
@@ -87,6 +97,8 @@ impl<T: Into<String>> From<T> for InputError {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve::run(&args),
+        Command::CheckConfig { file } => serve::check_config(&file),
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::X5u(args) => x5u::run(&args),

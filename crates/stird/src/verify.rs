@@ -283,7 +283,7 @@ pub fn strip_header_name(value: &str) -> &str {
 }
 
 /// Parses `--national DIGITS:CC`.
-fn parse_national(text: &str) -> Result<NationalRule, InputError> {
+pub(crate) fn parse_national(text: &str) -> Result<NationalRule, InputError> {
     let invalid = || InputError(format!("--national '{text}' is not DIGITS:CC, as in 10:1"));
     let (digits, country_code) = text.split_once(':').ok_or_else(invalid)?;
     let digits = digits.parse::<usize>().map_err(|_| invalid())?;

@@ -1,0 +1,848 @@
+//! The redirect front end: a stateless SIP redirect server that responds to
+//! each INVITE with a 302 carrying the signing or verification result, as SBCs
+//! use an STI-AS or STI-VS through a redirect.
+//!
+//! A signing listener responds 302 with the original Request-URI as Contact and
+//! our Identity header. A verifying listener answers 302 with `verstat` in
+//! P-Asserted-Identity and the attestation and origid in P-Attestation-Indicator
+//! and P-Origination-ID, or with the failure response when its policy rejects. An
+//! `auto` listener verifies requests that carry an Identity header and signs
+//! the others.
+//!
+//! Retransmitted INVITEs get the identical response from a table of recent
+//! transactions (keyed by Via branch, sent-by and method, entries expiring
+//! after 32 seconds, RFC 3261 section 17.2.1), the ACK of a 302 is absorbed, and
+//! a CANCEL of an INVITE still being processed makes it end with 487.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use passport::Attestation;
+use service::{
+    AuthService, CertificateSource, SignRequest, Verdict, VerifyPolicy, VerifyRequest, Verstat,
+    verify_request,
+};
+
+use crate::verstat::with_verstat;
+use crate::{Message, ParseError, Request, check_request, parse, parse_cseq, parse_via};
+
+/// The job of a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Sign every INVITE.
+    Sign,
+    /// Verify every INVITE.
+    Verify,
+    /// Verify INVITEs that carry an Identity header, sign the others.
+    Auto,
+}
+
+/// The treatment of a call that fails verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Respond with the failure's SIP response (403, 436, 437, 438).
+    Reject,
+    /// Respond 302 with TN-Validation-Failed and a Reason header.
+    Continue,
+}
+
+/// The header the calling number is taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrigSource {
+    /// P-Asserted-Identity, else From.
+    AssertedThenFrom,
+    /// From only.
+    From,
+}
+
+/// The treatment of an existing shaken Identity header by a signing listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExistingIdentity {
+    /// Sign, and the SBC adds ours beside the existing one.
+    Add,
+    /// Sign, and the SBC replaces the existing one with ours.
+    Replace,
+    /// Do not sign a call already signed.
+    Keep,
+}
+
+/// The policy of one listener.
+#[derive(Debug, Clone)]
+pub struct ListenerPolicy {
+    /// A name for logs.
+    pub name: String,
+    /// Sign, verify or both.
+    pub role: Role,
+    /// The treatment of a failed verification.
+    pub on_failure: OnFailure,
+    /// Reject a call without Identity with 428 instead of passing it with
+    /// No-TN-Validation.
+    pub require_identity: bool,
+    /// Put verstat in the 302's From too (off: a response's From must equal the
+    /// request's).
+    pub verstat_in_from: bool,
+    /// Source networks allowed to use this listener; others get 403.
+    pub allow_sources: Vec<(IpAddr, u8)>,
+    /// Header naming the trunk or customer id, such as `X-Trunk`.
+    pub trunk_header: Option<String>,
+    /// Trunk ids by source network, tried when the header is absent.
+    pub trunks: Vec<((IpAddr, u8), String)>,
+    /// The header the calling number is taken from.
+    pub orig: OrigSource,
+    /// A signing listener's answer to a call already signed.
+    pub existing_identity: ExistingIdentity,
+}
+
+impl ListenerPolicy {
+    /// Creates a policy with the defaults for `role`: loopback sources only, reject on
+    /// failure, No-TN-Validation for calls without Identity.
+    pub fn new(name: &str, role: Role) -> Self {
+        ListenerPolicy {
+            name: name.to_owned(),
+            role,
+            on_failure: OnFailure::Reject,
+            require_identity: false,
+            verstat_in_from: false,
+            allow_sources: vec![
+                (IpAddr::from([127, 0, 0, 0]), 8),
+                (IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), 128),
+            ],
+            trunk_header: None,
+            trunks: Vec::new(),
+            orig: OrigSource::AssertedThenFrom,
+            existing_identity: ExistingIdentity::Add,
+        }
+    }
+}
+
+/// The services a listener calls.
+#[derive(Clone)]
+pub struct Services {
+    /// The signing service, for sign and auto listeners.
+    pub auth: Option<AuthService>,
+    /// The certificate source, for verify and auto listeners.
+    pub certificates: Option<Arc<dyn CertificateSource>>,
+    /// The verification policy; its `now` is replaced by each call's time.
+    pub verify: VerifyPolicy,
+}
+
+/// The transport a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+    /// TLS over TCP.
+    Tls,
+}
+
+/// A response to send, and where it goes over UDP (RFC 3261 section 18.2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The response.
+    pub bytes: Arc<Vec<u8>>,
+    /// The destination for a datagram; stream transports answer on the
+    /// connection the request came in on.
+    pub destination: SocketAddr,
+}
+
+/// Methods this server handles; others known to RFC 3261 and its extensions get
+/// 405 with this list.
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS";
+
+const KNOWN_METHODS: [&str; 10] = [
+    "BYE",
+    "REGISTER",
+    "PRACK",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "REFER",
+    "INFO",
+    "UPDATE",
+    "MESSAGE",
+    "PUBLISH",
+];
+
+/// Lifetime of a transaction entry: 64 times T1 of RFC 3261 section 17.
+pub const TRANSACTION_LIFETIME: Duration = Duration::from_secs(32);
+
+/// Most transactions remembered at once.
+pub const MAX_TRANSACTIONS: u64 = 200_000;
+
+#[derive(Debug)]
+enum TxState {
+    Pending { cancelled: bool },
+    Completed(Arc<Vec<u8>>),
+}
+
+/// The stateless redirect server of one listener.
+pub struct RedirectServer {
+    policy: ListenerPolicy,
+    services: Services,
+    transactions: moka::sync::Cache<String, Arc<Mutex<TxState>>>,
+}
+
+impl std::fmt::Debug for RedirectServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedirectServer")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn network_contains(network: &(IpAddr, u8), address: IpAddr) -> bool {
+    let address = match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    };
+    match (network.0, address) {
+        (IpAddr::V4(net), IpAddr::V4(addr)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(network.1.min(32)))
+                .unwrap_or(0);
+            u32::from(net) & mask == u32::from(addr) & mask
+        }
+        (IpAddr::V6(net), IpAddr::V6(addr)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(network.1.min(128)))
+                .unwrap_or(0);
+            u128::from(net) & mask == u128::from(addr) & mask
+        }
+        _ => false,
+    }
+}
+
+impl RedirectServer {
+    /// Builds the server of a listener.
+    pub fn new(policy: ListenerPolicy, services: Services) -> Self {
+        RedirectServer {
+            policy,
+            services,
+            transactions: moka::sync::Cache::builder()
+                .max_capacity(MAX_TRANSACTIONS)
+                .time_to_live(TRANSACTION_LIFETIME)
+                .build(),
+        }
+    }
+
+    /// Returns the listener's policy.
+    pub fn policy(&self) -> &ListenerPolicy {
+        &self.policy
+    }
+
+    /// Handles one message received from `source`, and returns the response to
+    /// send, if any. Responses and unparseable messages get none.
+    pub async fn handle(
+        &self,
+        bytes: &[u8],
+        source: SocketAddr,
+        transport: Transport,
+        now: i64,
+    ) -> Option<Outgoing> {
+        let message = match parse(bytes) {
+            Ok(message) => message,
+            Err(error) => return self.reject_unparsed(bytes, &error, source),
+        };
+        let Message::Request(request) = message else {
+            // A stateless redirect server sends no requests, so no response is
+            // for it.
+            return None;
+        };
+        if let Err(error) = check_request(&request) {
+            tracing::warn!(
+                listener = %self.policy.name,
+                %source,
+                call_id = header(&request, "Call-ID").unwrap_or_default(),
+                error = %error,
+                "malformed request rejected"
+            );
+            let warning = warning_value(&error.detail);
+            return self.respond(
+                &request,
+                error.status(),
+                status_reason(error.status()),
+                &[("Warning", warning)],
+                source,
+                transport,
+            );
+        }
+
+        if !self
+            .policy
+            .allow_sources
+            .iter()
+            .any(|network| network_contains(network, source.ip()))
+        {
+            tracing::warn!(
+                listener = %self.policy.name,
+                %source,
+                call_id = header(&request, "Call-ID").unwrap_or_default(),
+                "request from a source outside the listener's allow list rejected with 403"
+            );
+            return self.respond(&request, 403, "Forbidden", &[], source, transport);
+        }
+
+        match request.method {
+            "INVITE" => self.invite(&request, source, transport, now).await,
+            "ACK" => None,
+            "CANCEL" => self.cancel(&request, source, transport),
+            "OPTIONS" => self.respond(
+                &request,
+                200,
+                "OK",
+                &[("Allow", ALLOW.to_owned())],
+                source,
+                transport,
+            ),
+            method if KNOWN_METHODS.contains(&method) => self.respond(
+                &request,
+                405,
+                "Method Not Allowed",
+                &[("Allow", ALLOW.to_owned())],
+                source,
+                transport,
+            ),
+            _ => self.respond(&request, 501, "Not Implemented", &[], source, transport),
+        }
+    }
+
+    /// Returns the key of the INVITE transaction a request belongs to (RFC 3261 section
+    /// 17.2.3): the top Via's branch and sent-by, or for a branch without the
+    /// magic cookie, Call-ID, CSeq number and From tag.
+    fn transaction_key(request: &Request<'_>) -> Option<String> {
+        let via_value = request.headers.get("Via")?.unfolded();
+        let vias = parse_via(&via_value).ok()?;
+        let top = vias.first()?;
+        let sent_by = format!(
+            "{}:{}",
+            top.host.to_ascii_lowercase(),
+            top.port.unwrap_or(0)
+        );
+        match top.branch {
+            Some(branch) if branch.starts_with("z9hG4bK") => Some(format!("{branch}|{sent_by}")),
+            _ => {
+                let call_id = header(request, "Call-ID")?;
+                let (number, _) = parse_cseq(header(request, "CSeq")?.as_str()).ok()?;
+                let from = header(request, "From")?;
+                let tag = from
+                    .split(';')
+                    .find_map(|p| p.trim().strip_prefix("tag="))
+                    .unwrap_or_default()
+                    .to_owned();
+                Some(format!("{call_id}|{number}|{tag}|{sent_by}"))
+            }
+        }
+    }
+
+    async fn invite(
+        &self,
+        request: &Request<'_>,
+        source: SocketAddr,
+        transport: Transport,
+        now: i64,
+    ) -> Option<Outgoing> {
+        let key = Self::transaction_key(request);
+        let state = match &key {
+            Some(key) => {
+                let entry = self
+                    .transactions
+                    .entry(key.clone())
+                    .or_insert_with(|| Arc::new(Mutex::new(TxState::Pending { cancelled: false })));
+                if !entry.is_fresh() {
+                    // A retransmission.
+                    let state = entry.into_value();
+                    let guard = lock(&state);
+                    return match &*guard {
+                        TxState::Completed(bytes) => Some(Outgoing {
+                            bytes: Arc::clone(bytes),
+                            destination: destination(request, source, transport),
+                        }),
+                        TxState::Pending { .. } => {
+                            drop(guard);
+                            self.respond(request, 100, "Trying", &[], source, transport)
+                        }
+                    };
+                }
+                Some(entry.into_value())
+            }
+            None => None,
+        };
+
+        let (code, reason, headers) = self.decide(request, source, now).await;
+        let mut outgoing = self.respond(request, code, reason, &headers, source, transport)?;
+        if let Some(state) = state {
+            let mut guard = lock(&state);
+            if matches!(*guard, TxState::Pending { cancelled: true }) {
+                drop(guard);
+                outgoing =
+                    self.respond(request, 487, "Request Terminated", &[], source, transport)?;
+                guard = lock(&state);
+            }
+            *guard = TxState::Completed(Arc::clone(&outgoing.bytes));
+        }
+        Some(outgoing)
+    }
+
+    fn cancel(
+        &self,
+        request: &Request<'_>,
+        source: SocketAddr,
+        transport: Transport,
+    ) -> Option<Outgoing> {
+        let found = Self::transaction_key(request)
+            .and_then(|key| self.transactions.get(&key))
+            .map(|state| {
+                let mut guard = lock(&state);
+                if let TxState::Pending { cancelled } = &mut *guard {
+                    *cancelled = true;
+                }
+            });
+        match found {
+            Some(()) => self.respond(request, 200, "OK", &[], source, transport),
+            None => self.respond(
+                request,
+                481,
+                "Call/Transaction Does Not Exist",
+                &[],
+                source,
+                transport,
+            ),
+        }
+    }
+
+    /// Signs or verifies the INVITE and returns the response's status and
+    /// extra headers.
+    async fn decide(
+        &self,
+        request: &Request<'_>,
+        source: SocketAddr,
+        now: i64,
+    ) -> (u16, &'static str, Vec<(&'static str, String)>) {
+        let identities: Vec<String> = request
+            .headers
+            .get_all("Identity")
+            .map(|h| h.unfolded().trim().to_owned())
+            .filter(|value| !value.is_empty())
+            .collect();
+        let verify = match self.policy.role {
+            Role::Sign => false,
+            Role::Verify => true,
+            Role::Auto => !identities.is_empty(),
+        };
+        if verify {
+            self.verify(request, identities, now).await
+        } else {
+            self.sign(request, &identities, source, now)
+        }
+    }
+
+    fn orig(&self, request: &Request<'_>) -> Option<(&'static str, String)> {
+        if self.policy.orig == OrigSource::AssertedThenFrom
+            && let Some(value) = header(request, "P-Asserted-Identity")
+        {
+            return Some(("P-Asserted-Identity", value));
+        }
+        header(request, "From").map(|value| ("From", value))
+    }
+
+    fn dest(request: &Request<'_>) -> String {
+        header(request, "To").unwrap_or_else(|| request.uri.to_owned())
+    }
+
+    fn sign(
+        &self,
+        request: &Request<'_>,
+        existing: &[String],
+        source: SocketAddr,
+        now: i64,
+    ) -> (u16, &'static str, Vec<(&'static str, String)>) {
+        let contact = ("Contact", format!("<{}>", request.uri));
+        let call_id = header(request, "Call-ID").unwrap_or_default();
+        let Some(auth) = &self.services.auth else {
+            tracing::error!(listener = %self.policy.name, %call_id, "signing listener without credentials");
+            return (500, "Server Internal Error", Vec::new());
+        };
+        if !existing.is_empty() && self.policy.existing_identity == ExistingIdentity::Keep {
+            return (302, "Moved Temporarily", vec![contact]);
+        }
+        let trunk = self.trunk(request, source);
+        let attest =
+            header(request, "P-Attestation-Indicator").and_then(|value| match value.trim() {
+                "A" => Some(Attestation::A),
+                "B" => Some(Attestation::B),
+                "C" => Some(Attestation::C),
+                _ => None,
+            });
+        let orig = self
+            .orig(request)
+            .map(|(_, value)| value)
+            .unwrap_or_default();
+        let sign_request = SignRequest {
+            orig,
+            dest: vec![Self::dest(request)],
+            trunk,
+            attest,
+            origid: None,
+            iat: now,
+        };
+        let headers = match auth.sign(&sign_request) {
+            Ok(signed) => {
+                if let Some(asked) = signed.capped_from {
+                    tracing::info!(
+                        listener = %self.policy.name,
+                        %call_id,
+                        credential = %signed.credential,
+                        requested = %asked,
+                        signed = %signed.attestation,
+                        "attestation capped by the credential's policy"
+                    );
+                }
+                vec![contact, ("Identity", signed.identity)]
+            }
+            Err(error) => {
+                // An SBC expects a 302 whether or not a signature was made.
+                tracing::warn!(listener = %self.policy.name, %call_id, %error, "call not signed");
+                vec![contact, ("Warning", warning_value(&error.to_string()))]
+            }
+        };
+        (302, "Moved Temporarily", headers)
+    }
+
+    fn trunk(&self, request: &Request<'_>, source: SocketAddr) -> Option<String> {
+        if let Some(name) = &self.policy.trunk_header
+            && let Some(value) = header(request, name)
+        {
+            return Some(value.trim().to_owned());
+        }
+        self.policy
+            .trunks
+            .iter()
+            .find(|(network, _)| network_contains(network, source.ip()))
+            .map(|(_, trunk)| trunk.clone())
+    }
+
+    async fn verify(
+        &self,
+        request: &Request<'_>,
+        identities: Vec<String>,
+        now: i64,
+    ) -> (u16, &'static str, Vec<(&'static str, String)>) {
+        let call_id = header(request, "Call-ID").unwrap_or_default();
+        let Some(certificates) = &self.services.certificates else {
+            tracing::error!(listener = %self.policy.name, %call_id, "verifying listener without a certificate source");
+            return (500, "Server Internal Error", Vec::new());
+        };
+        let orig = self.orig(request);
+        let verify_request_value = VerifyRequest {
+            identities,
+            orig: orig.as_ref().map(|(_, value)| value.clone()),
+            to: header(request, "To"),
+            request_uri: Some(request.uri.to_owned()),
+            date: header(request, "Date")
+                .and_then(|date| httpdate::parse_http_date(date.trim()).ok())
+                .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+                .and_then(|d| i64::try_from(d.as_secs()).ok()),
+        };
+        let mut policy = self.services.verify.clone();
+        policy.options.now = now;
+        policy.require_identity = self.policy.require_identity;
+        let verdict = verify_request(&verify_request_value, certificates.as_ref(), &policy).await;
+        self.verdict_response(request, orig, &verdict, &call_id)
+    }
+
+    fn verdict_response(
+        &self,
+        request: &Request<'_>,
+        orig: Option<(&'static str, String)>,
+        verdict: &Verdict,
+        call_id: &str,
+    ) -> (u16, &'static str, Vec<(&'static str, String)>) {
+        if let Some(failure) = &verdict.failure {
+            tracing::warn!(
+                listener = %self.policy.name,
+                %call_id,
+                check = %failure.check,
+                code = failure.response.code,
+                reason = %failure.reason,
+                "verification failed"
+            );
+            let required = failure.response.code == 428;
+            if self.policy.on_failure == OnFailure::Reject || required {
+                return (failure.response.code, failure.response.reason, Vec::new());
+            }
+        }
+        let verstat = verdict.verstat.as_str();
+        let mut headers = vec![("Contact", format!("<{}>", request.uri))];
+        let asserted = match &orig {
+            Some(("From", value)) => with_verstat(&without_header_params(value), verstat),
+            Some((_, value)) => with_verstat(value, verstat),
+            None => format!("<{};verstat={verstat}>", request.uri),
+        };
+        headers.push(("P-Asserted-Identity", asserted));
+        if self.policy.verstat_in_from
+            && let Some(from) = header(request, "From")
+        {
+            headers.push(("From", with_verstat(&from, verstat)));
+        }
+        if verdict.verstat == Verstat::TnValidationPassed {
+            if let Some(attestation) = verdict.attestation {
+                headers.push(("P-Attestation-Indicator", attestation.to_string()));
+            }
+            if let Some(origid) = &verdict.origid {
+                headers.push(("P-Origination-ID", origid.clone()));
+            }
+        }
+        if let Some(failure) = &verdict.failure {
+            headers.push(("Reason", failure.response.reason_header()));
+        }
+        (302, "Moved Temporarily", headers)
+    }
+
+    /// Responds to a message that does not parse when enough of it is readable
+    /// to build a response (RFC 3261 sections 8.2 and 16.3). Otherwise the
+    /// message is dropped.
+    fn reject_unparsed(
+        &self,
+        bytes: &[u8],
+        error: &ParseError,
+        source: SocketAddr,
+    ) -> Option<Outgoing> {
+        if bytes.starts_with(b"SIP/") {
+            return None;
+        }
+        let text =
+            std::str::from_utf8(bytes.get(..bytes.len().min(crate::MAX_MESSAGE_BYTES))?).ok()?;
+        let head = text.split("\r\n\r\n").next()?;
+        let mut lines = head.split("\r\n");
+        let _request_line = lines.next()?;
+        let mut copied = Vec::new();
+        for line in lines {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let name = name.trim();
+            let canonical = match name.to_ascii_lowercase().as_str() {
+                "via" | "v" => "Via",
+                "from" | "f" => "From",
+                "to" | "t" => "To",
+                "call-id" | "i" => "Call-ID",
+                "cseq" => "CSeq",
+                _ => continue,
+            };
+            copied.push((canonical, value.trim().to_owned()));
+        }
+        for needed in ["Via", "From", "To", "Call-ID", "CSeq"] {
+            if !copied.iter().any(|(name, _)| *name == needed) {
+                tracing::debug!(%source, %error, "unparseable message dropped");
+                return None;
+            }
+        }
+        tracing::warn!(listener = %self.policy.name, %source, %error, "unparseable request rejected");
+        let status = error.status();
+        let mut out = format!("SIP/2.0 {status} {}\r\n", status_reason(status));
+        for (name, value) in &copied {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str(&format!("Warning: {}\r\n", warning_value(&error.detail)));
+        out.push_str("Content-Length: 0\r\n\r\n");
+        Some(Outgoing {
+            bytes: Arc::new(out.into_bytes()),
+            destination: source,
+        })
+    }
+
+    /// Builds a response to `request` (RFC 3261 section 8.2.6): the Via headers
+    /// in order, with received and rport on the top one (section 18.2.1), From,
+    /// To with a tag, Call-ID and CSeq copied.
+    fn respond(
+        &self,
+        request: &Request<'_>,
+        code: u16,
+        reason: &str,
+        extra: &[(&str, String)],
+        source: SocketAddr,
+        transport: Transport,
+    ) -> Option<Outgoing> {
+        let mut out = String::with_capacity(1024);
+        out.push_str(&format!("SIP/2.0 {code} {reason}\r\n"));
+        let mut first = true;
+        for via in request.headers.get_all("Via") {
+            let value = via.unfolded();
+            if first {
+                out.push_str(&format!(
+                    "Via: {}\r\n",
+                    top_via_with_received(&value, source)
+                ));
+                first = false;
+            } else {
+                out.push_str(&format!("Via: {value}\r\n"));
+            }
+        }
+        let replaced_from = extra.iter().any(|(name, _)| *name == "From");
+        if !replaced_from {
+            out.push_str(&format!("From: {}\r\n", header(request, "From")?));
+        }
+        let to = header(request, "To")?;
+        if code > 100 && !has_tag(&to) {
+            out.push_str(&format!("To: {to};tag={}\r\n", to_tag(request)));
+        } else {
+            out.push_str(&format!("To: {to}\r\n"));
+        }
+        out.push_str(&format!("Call-ID: {}\r\n", header(request, "Call-ID")?));
+        out.push_str(&format!("CSeq: {}\r\n", header(request, "CSeq")?));
+        for (name, value) in extra {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str(concat!("Server: stird/", env!("CARGO_PKG_VERSION"), "\r\n"));
+        out.push_str("Content-Length: 0\r\n\r\n");
+        Some(Outgoing {
+            bytes: Arc::new(out.into_bytes()),
+            destination: destination(request, source, transport),
+        })
+    }
+}
+
+/// Returns the first value of a header, unfolded.
+fn header(request: &Request<'_>, name: &str) -> Option<String> {
+    request.headers.get(name).map(|h| h.unfolded().into_owned())
+}
+
+/// Drops the header parameters (such as the From tag) of a name-addr, keeping
+/// the display name and URI, for a P-Asserted-Identity built from From.
+fn without_header_params(value: &str) -> String {
+    match value.rfind('>') {
+        Some(index) => value.get(..=index).unwrap_or(value).to_owned(),
+        None => {
+            let uri = passport::tn::addr_spec(value);
+            // A bare addr-spec: its parameters after the host are the header's.
+            match uri
+                .find('@')
+                .and_then(|at| uri.get(at..)?.find(';').map(|i| at + i))
+            {
+                Some(end) => uri.get(..end).unwrap_or(uri).to_owned(),
+                None => uri.split(";tag=").next().unwrap_or(uri).to_owned(),
+            }
+        }
+    }
+}
+
+fn has_tag(value: &str) -> bool {
+    // The tag is a header parameter, after the closing bracket when there is one.
+    let params = match value.rfind('>') {
+        Some(index) => value.get(index..).unwrap_or_default(),
+        None => value,
+    };
+    params
+        .split(';')
+        .skip(1)
+        .any(|p| p.trim().to_ascii_lowercase().starts_with("tag="))
+}
+
+/// Derives the To tag from the transaction, so a retransmission gets the same
+/// one even after its table entry expired.
+fn to_tag(request: &Request<'_>) -> String {
+    let mut material = String::new();
+    for name in ["Call-ID", "CSeq", "From"] {
+        if let Some(value) = header(request, name) {
+            material.push_str(&value);
+        }
+    }
+    if let Some(via) = header(request, "Via") {
+        material.push_str(&via);
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
+    digest
+        .as_ref()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn top_via_with_received(value: &str, source: SocketAddr) -> String {
+    // Only the first via-parm of the header value is the top Via.
+    let (top, rest) = match value.find(',') {
+        Some(index) => value.split_at(index),
+        None => (value, ""),
+    };
+    let Ok(vias) = parse_via(top) else {
+        return value.to_owned();
+    };
+    let Some(via) = vias.first() else {
+        return value.to_owned();
+    };
+    let mut top = top.trim_end().to_owned();
+    let source_ip = source.ip().to_string();
+    if via.received.is_none() && via.host != source_ip {
+        top.push_str(&format!(";received={source_ip}"));
+    }
+    if via.rport == Some(None) {
+        // Replace the bare rport parameter with one carrying the port.
+        let replaced = replace_bare_rport(&top, source.port());
+        top = replaced;
+    }
+    format!("{top}{rest}")
+}
+
+fn replace_bare_rport(via: &str, port: u16) -> String {
+    let mut parts: Vec<String> = via.split(';').map(str::to_owned).collect();
+    for part in parts.iter_mut().skip(1) {
+        if part.trim().eq_ignore_ascii_case("rport") {
+            *part = format!("rport={port}");
+        }
+    }
+    parts.join(";")
+}
+
+/// Returns the destination of a response over UDP (RFC 3261 section 18.2.2, RFC 3581):
+/// the source address, at the source port when rport was asked for, else at
+/// the sent-by port.
+fn destination(request: &Request<'_>, source: SocketAddr, transport: Transport) -> SocketAddr {
+    if transport != Transport::Udp {
+        return source;
+    }
+    let port = header(request, "Via")
+        .and_then(|value| {
+            parse_via(&value).ok().and_then(|vias| {
+                vias.first().map(|via| match via.rport {
+                    Some(_) => source.port(),
+                    None => via.port.unwrap_or(5060),
+                })
+            })
+        })
+        .unwrap_or(source.port());
+    SocketAddr::new(source.ip(), port)
+}
+
+fn warning_value(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| {
+            if c == '"' || c == '\\' || c.is_control() {
+                '\''
+            } else {
+                c
+            }
+        })
+        .take(200)
+        .collect();
+    format!("399 stird \"{clean}\"")
+}
+
+fn status_reason(code: u16) -> &'static str {
+    match code {
+        400 => "Bad Request",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
+        _ => "Bad Request",
+    }
+}

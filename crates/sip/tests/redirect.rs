@@ -1,0 +1,476 @@
+//! The redirect front end on raw SIP messages: methods, malformed requests,
+//! source lists, retransmissions, CANCEL of a pending INVITE, and the 302s of
+//! signing and verifying listeners. Verification fetches its certificate from
+//! a real HTTPS repository on loopback.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+#[path = "../../certstore/tests/support/mod.rs"]
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use certstore::fetch::tls_config;
+use certstore::resolve::StaticResolver;
+use certstore::{
+    CacheConfig, CredentialConfig, CredentialSet, CredentialStore, SharedTrust, X5uCache,
+};
+use passport::Options;
+use passport::tn::NumberPolicy;
+use service::{AuthService, CertificateSource, VerifyPolicy};
+use sip::redirect::{ListenerPolicy, OnFailure, RedirectServer, Role, Services, Transport};
+use support::{Pki, Repository, Route, TempDir, now};
+
+const SOURCE: &str = "127.0.0.1:5070";
+
+fn source() -> SocketAddr {
+    SOURCE.parse().unwrap()
+}
+
+fn request(method: &str, branch: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "{method} sip:+12025550101@127.0.0.1:5060;user=phone SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 192.0.2.10:5070;branch={branch};rport\r\n\
+         From: <sip:+12025550100@192.0.2.10;user=phone>;tag=abc\r\n\
+         To: <sip:+12025550101@127.0.0.1;user=phone>\r\n\
+         Call-ID: call-{branch}@192.0.2.10\r\n\
+         CSeq: 1 {method}\r\n\
+         Max-Forwards: 70\r\n\
+         {extra}Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn status(response: &str) -> &str {
+    response.lines().next().unwrap()
+}
+
+fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    response.lines().find_map(|line| {
+        line.split_once(':')
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    })
+}
+
+fn server(role: Role, services: Services) -> RedirectServer {
+    RedirectServer::new(ListenerPolicy::new("test", role), services)
+}
+
+fn no_services() -> Services {
+    Services {
+        auth: None,
+        certificates: None,
+        verify: VerifyPolicy {
+            options: Options::at(0),
+            require_identity: false,
+        },
+    }
+}
+
+struct Signing {
+    _dir: TempDir,
+    pki: Pki,
+    auth: AuthService,
+    x5u: String,
+}
+
+fn signing(name: &str, x5u: &str) -> Signing {
+    // One directory per test: the tests of this file run in parallel.
+    let dir = TempDir::new(&format!("redirect-sign-{name}"));
+    let pki = Pki::build("1234", vec![]);
+    for name in ["subscriber.key.pem", "chain.pem"] {
+        std::fs::write(dir.0.join(name), pki.pem(name)).unwrap();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            dir.0.join("subscriber.key.pem"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    let config = CredentialConfig {
+        name: "test".into(),
+        key: dir.0.join("subscriber.key.pem"),
+        chain: dir.0.join("chain.pem"),
+        x5u: x5u.to_owned(),
+        attest_max: "A".into(),
+        attest_default: "A".into(),
+        numbers: vec![],
+        prefixes: vec![],
+        ranges: vec![],
+        trunks: vec![],
+        default: true,
+    };
+    let set = CredentialSet::load(&[config], now()).unwrap();
+    let auth = AuthService::new(Arc::new(CredentialStore::new(set)), NumberPolicy::default());
+    Signing {
+        _dir: dir,
+        pki,
+        auth,
+        x5u: x5u.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn methods_get_their_answers() {
+    let server = server(Role::Verify, no_services());
+    let options = server
+        .handle(
+            &request("OPTIONS", "z9hG4bKo1", ""),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    let options = text(&options.bytes);
+    assert_eq!(status(&options), "SIP/2.0 200 OK");
+    assert_eq!(
+        header(&options, "Allow"),
+        Some("INVITE, ACK, CANCEL, OPTIONS")
+    );
+    assert!(header(&options, "To").unwrap().contains(";tag="));
+
+    let bye = server
+        .handle(
+            &request("BYE", "z9hG4bKb1", ""),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status(&text(&bye.bytes)), "SIP/2.0 405 Method Not Allowed");
+    let unknown = server
+        .handle(
+            &request("FOO", "z9hG4bKf1", ""),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status(&text(&unknown.bytes)), "SIP/2.0 501 Not Implemented");
+    // ACK is absorbed, and a response gets no response.
+    assert!(
+        server
+            .handle(
+                &request("ACK", "z9hG4bKa1", ""),
+                source(),
+                Transport::Udp,
+                now()
+            )
+            .await
+            .is_none()
+    );
+    let response = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKr\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    assert!(
+        server
+            .handle(response, source(), Transport::Udp, now())
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn responses_follow_the_via() {
+    let server = server(Role::Verify, no_services());
+    let outgoing = server
+        .handle(
+            &request("OPTIONS", "z9hG4bKv1", ""),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    let response = text(&outgoing.bytes);
+    // The sent-by differs from the source: received and rport are added, and
+    // the response goes to the source address and port (RFC 3581).
+    let via = header(&response, "Via").unwrap();
+    assert!(
+        via.starts_with("SIP/2.0/UDP 192.0.2.10:5070;branch=z9hG4bKv1"),
+        "{via}"
+    );
+    assert!(via.contains(";received=127.0.0.1"), "{via}");
+    assert!(via.contains(";rport=5070"), "{via}");
+    assert_eq!(outgoing.destination, source());
+    assert_eq!(
+        header(&response, "Call-ID"),
+        Some("call-z9hG4bKv1@192.0.2.10")
+    );
+    assert_eq!(header(&response, "CSeq"), Some("1 OPTIONS"));
+}
+
+#[tokio::test]
+async fn malformed_requests_get_400_or_505() {
+    let server = server(Role::Verify, no_services());
+    // No Call-ID.
+    let missing = b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKm\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    let answer = server
+        .handle(missing, source(), Transport::Udp, now())
+        .await;
+    // Without a Call-ID no response can be built, so none is sent.
+    assert!(answer.is_none());
+    let bad_cseq =
+        text(&request("OPTIONS", "z9hG4bKc", "")).replace("CSeq: 1 OPTIONS", "CSeq: x OPTIONS");
+    let answer = server
+        .handle(bad_cseq.as_bytes(), source(), Transport::Udp, now())
+        .await
+        .unwrap();
+    let answer = text(&answer.bytes);
+    assert_eq!(status(&answer), "SIP/2.0 400 Bad Request");
+    assert!(
+        header(&answer, "Warning")
+            .unwrap()
+            .starts_with("399 stird \""),
+        "{answer}"
+    );
+    let version =
+        text(&request("OPTIONS", "z9hG4bKv", "")).replacen("SIP/2.0\r\n", "SIP/3.0\r\n", 1);
+    let answer = server
+        .handle(version.as_bytes(), source(), Transport::Udp, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&text(&answer.bytes)),
+        "SIP/2.0 505 Version Not Supported"
+    );
+}
+
+#[tokio::test]
+async fn sources_outside_the_list_get_403() {
+    let server = server(Role::Verify, no_services());
+    let outside: SocketAddr = "192.0.2.99:5060".parse().unwrap();
+    let answer = server
+        .handle(
+            &request("OPTIONS", "z9hG4bKs", ""),
+            outside,
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status(&text(&answer.bytes)), "SIP/2.0 403 Forbidden");
+}
+
+#[tokio::test]
+async fn signing_302_is_repeated_for_retransmissions() {
+    let signing = signing("retransmit", "https://cr.example.com/sti/1234.pem");
+    let services = Services {
+        auth: Some(signing.auth.clone()),
+        ..no_services()
+    };
+    let server = server(Role::Sign, services);
+    let invite = request("INVITE", "z9hG4bKi1", "");
+    let first = server
+        .handle(&invite, source(), Transport::Udp, now())
+        .await
+        .unwrap();
+    let response = text(&first.bytes);
+    assert_eq!(status(&response), "SIP/2.0 302 Moved Temporarily");
+    assert_eq!(
+        header(&response, "Contact"),
+        Some("<sip:+12025550101@127.0.0.1:5060;user=phone>")
+    );
+    let identity = header(&response, "Identity").unwrap();
+    assert!(
+        identity.ends_with(";info=<https://cr.example.com/sti/1234.pem>;alg=ES256;ppt=shaken"),
+        "{identity}"
+    );
+    // A retransmission gets the identical bytes, signature included.
+    let again = server
+        .handle(&invite, source(), Transport::Udp, now() + 1)
+        .await
+        .unwrap();
+    assert_eq!(first.bytes, again.bytes);
+    // CANCEL of a completed transaction: 200, and the 302 remains.
+    let cancel = server
+        .handle(
+            &request("CANCEL", "z9hG4bKi1", ""),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status(&text(&cancel.bytes)), "SIP/2.0 200 OK");
+    // CANCEL of an unknown transaction: 481.
+    let unknown = server
+        .handle(
+            &request("CANCEL", "z9hG4bKnone", ""),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&text(&unknown.bytes)),
+        "SIP/2.0 481 Call/Transaction Does Not Exist"
+    );
+    let _ = (&signing.pki, &signing.x5u);
+}
+
+#[tokio::test]
+async fn cancel_ends_a_pending_invite_with_487() {
+    let dir = TempDir::new("redirect-cancel");
+    let repository = Repository::start(&dir.0).await;
+    let x5u = repository.url("cr.test", "/slow.pem");
+    let signing = signing("cancel", &x5u);
+    repository.route(
+        "/slow.pem",
+        Route::Delayed {
+            delay: Duration::from_millis(600),
+            route: Box::new(Route::ok(signing.pki.pem("chain.pem"), &[])),
+        },
+    );
+    let mut config = CacheConfig::default();
+    config.policy.allowed_ports.push(repository.address.port());
+    config
+        .policy
+        .allowed_networks
+        .push(("127.0.0.1".parse().unwrap(), 32));
+    let mut resolver = StaticResolver::new(false);
+    resolver.insert("cr.test", vec!["127.0.0.1".parse().unwrap()]);
+    let cache = X5uCache::builder(config)
+        .tls(tls_config(Some(&repository.tls_ca_file)).unwrap())
+        .resolver(Arc::new(resolver))
+        .trust(Arc::new(SharedTrust::new(signing.pki.trust(&["root.pem"]))))
+        .build()
+        .unwrap();
+    let services = Services {
+        auth: Some(signing.auth.clone()),
+        certificates: Some(Arc::new(cache) as Arc<dyn CertificateSource>),
+        verify: VerifyPolicy {
+            options: Options::at(0),
+            require_identity: false,
+        },
+    };
+    let server = Arc::new(server(Role::Auto, services));
+
+    // Sign a call, then send it back to be verified.
+    let signed = server
+        .handle(
+            &request("INVITE", "z9hG4bKs1", ""),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    let identity = header(&text(&signed.bytes), "Identity").unwrap().to_owned();
+    let invite = request("INVITE", "z9hG4bKp1", &format!("Identity: {identity}\r\n"));
+    let pending = {
+        let (server, invite) = (Arc::clone(&server), invite.clone());
+        tokio::spawn(async move {
+            server
+                .handle(&invite, source(), Transport::Udp, now())
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // A retransmission while the certificate is fetched: 100 Trying.
+    let trying = server
+        .handle(&invite, source(), Transport::Udp, now())
+        .await
+        .unwrap();
+    assert_eq!(status(&text(&trying.bytes)), "SIP/2.0 100 Trying");
+    let cancel = server
+        .handle(
+            &request("CANCEL", "z9hG4bKp1", ""),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status(&text(&cancel.bytes)), "SIP/2.0 200 OK");
+    let ended = pending.await.unwrap().unwrap();
+    assert_eq!(
+        status(&text(&ended.bytes)),
+        "SIP/2.0 487 Request Terminated"
+    );
+
+    // The same Identity on a new transaction verifies, now from the cache.
+    let verified = server
+        .handle(
+            &request("INVITE", "z9hG4bKp2", &format!("Identity: {identity}\r\n")),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    let response = text(&verified.bytes);
+    assert_eq!(status(&response), "SIP/2.0 302 Moved Temporarily");
+    assert_eq!(
+        header(&response, "P-Asserted-Identity"),
+        Some("<sip:+12025550100;verstat=TN-Validation-Passed@192.0.2.10;user=phone>")
+    );
+    assert_eq!(header(&response, "P-Attestation-Indicator"), Some("A"));
+    assert_eq!(repository.hits("/slow.pem"), 1);
+}
+
+#[tokio::test]
+async fn continue_policy_marks_failures() {
+    let signing = signing("continue", "https://cr.example.com/sti/1234.pem");
+    let services = Services {
+        auth: Some(signing.auth.clone()),
+        ..no_services()
+    };
+    let signer = server(Role::Sign, services.clone());
+    let signed = signer
+        .handle(
+            &request("INVITE", "z9hG4bKc1", ""),
+            source(),
+            Transport::Udp,
+            now() - 600,
+        )
+        .await
+        .unwrap();
+    let stale = header(&text(&signed.bytes), "Identity").unwrap().to_owned();
+
+    let mut policy = ListenerPolicy::new("continue", Role::Verify);
+    policy.on_failure = OnFailure::Continue;
+    let mut verify_services = services;
+    verify_services.certificates = Some(Arc::new(
+        X5uCache::builder(CacheConfig::default()).build().unwrap(),
+    ) as Arc<dyn CertificateSource>);
+    let verifier = RedirectServer::new(policy, verify_services);
+    let answer = verifier
+        .handle(
+            &request("INVITE", "z9hG4bKc2", &format!("Identity: {stale}\r\nP-Asserted-Identity: <tel:+12025550100;verstat=TN-Validation-Passed>\r\n")),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    let response = text(&answer.bytes);
+    assert_eq!(status(&response), "SIP/2.0 302 Moved Temporarily");
+    // The upstream verstat is replaced by ours.
+    assert_eq!(
+        header(&response, "P-Asserted-Identity"),
+        Some("<tel:+12025550100;verstat=TN-Validation-Failed>")
+    );
+    assert_eq!(
+        header(&response, "Reason"),
+        Some("STIR ;cause=403 ;text=\"Stale Date\"")
+    );
+    assert_eq!(header(&response, "P-Attestation-Indicator"), None);
+}

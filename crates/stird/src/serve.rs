@@ -1,0 +1,780 @@
+//! `stird serve`: the SIP redirect listeners, the HTTP health endpoints and, in
+//! the demo, a certificate repository, in one process.
+//!
+//! Without `--config` it runs the demo. A test STI PKI and a TLS PKI go in the
+//! data directory, and the demo chain is served over HTTPS on loopback. SIP
+//! runs over UDP and TCP on 127.0.0.1:5060 with the `auto` role, which signs
+//! calls without Identity and verifies calls with one.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use certstore::{
+    CredentialConfig, CredentialSet, CredentialStore, FetchSettings, SharedTrust, Trust, X5uCache,
+};
+use passport::tn::{NationalRule, NumberPolicy};
+use passport::{Options, Profile};
+use service::{AuthService, CertificateSource, VerifyPolicy};
+use sip::redirect::{
+    ExistingIdentity, ListenerPolicy, OnFailure, OrigSource, RedirectServer, Role, Services,
+};
+use sip::transport::{Limits, serve_stream, serve_udp};
+use tokio::net::{TcpListener, UdpSocket};
+
+use crate::http::{Handler, Reply};
+use crate::serve_config::{self, ListenerTable, ServeFile};
+use crate::{InputError, Outcome, timearg};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Configuration file; without it, the demo runs.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Demo data directory [default: $STIRD_DATA_DIR, else $XDG_DATA_HOME/stird,
+    /// else ~/.local/share/stird].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Demo SIP address, for UDP and TCP; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5060")]
+    sip: String,
+    /// HTTP address for /healthz and /readyz; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<String>,
+    /// Demo certificate repository address; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    repository: String,
+    /// Log filter, such as info, debug or stird=debug.
+    #[arg(long, value_name = "FILTER", default_value = "info")]
+    log: String,
+}
+
+/// One listener ready to bind.
+struct ListenerPlan {
+    transport: String,
+    bind: SocketAddr,
+    policy: ListenerPolicy,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    /// A socket bound already, as the demo binds UDP and TCP on one port.
+    bound: Option<Bound>,
+}
+
+enum Bound {
+    Udp(UdpSocket),
+    Tcp(TcpListener),
+}
+
+/// The listeners and services of a configuration or of the demo.
+struct Plan {
+    listeners: Vec<ListenerPlan>,
+    services: Services,
+    api: SocketAddr,
+    credentials: Arc<CredentialStore>,
+    trust: Arc<SharedTrust>,
+    cache: X5uCache,
+    reload: Reload,
+    repository: Option<(TcpListener, tokio_rustls::TlsAcceptor, Bytes)>,
+}
+
+/// How to load credentials and trust again on SIGHUP or a file change.
+#[derive(Clone)]
+enum Reload {
+    Config(PathBuf),
+    Demo(Vec<CredentialConfig>),
+}
+
+pub fn run(args: &Args) -> Result<Outcome, InputError> {
+    init_logs(&args.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the runtime: {error}"))?;
+    runtime.block_on(serve(args))
+}
+
+/// Validates a configuration file without binding anything.
+pub fn check_config(path: &Path) -> Result<Outcome, InputError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the runtime: {error}"))?;
+    let plan = runtime.block_on(production(path, None))?;
+    say!("{}: valid", path.display());
+    for listener in &plan.listeners {
+        say!(
+            "listener {}: {} {} role {:?}",
+            listener.policy.name,
+            listener.transport,
+            listener.bind,
+            listener.policy.role
+        );
+    }
+    let set = plan.credentials.current();
+    say!("credentials: {}", set.credentials().len());
+    say!(
+        "trust anchors: {}",
+        plan.trust.current().anchors.anchors().len()
+    );
+    Ok(Outcome::Valid)
+}
+
+fn init_logs(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+async fn serve(args: &Args) -> Result<Outcome, InputError> {
+    let plan = match &args.config {
+        Some(path) => production(path, args.http.as_deref()).await?,
+        None => demo(args).await?,
+    };
+    let mut bound = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    if let Some((listener, acceptor, chain)) = plan.repository {
+        let address = local(&listener)?;
+        bound.push(format!("repository https://{address}/sti/chain.pem"));
+        let handler: Handler = Arc::new(move |method, path| {
+            if method == "GET" && path == "/sti/chain.pem" {
+                Reply {
+                    status: 200,
+                    content_type: "application/pem-certificate-chain",
+                    headers: vec![("cache-control", "max-age=86400".to_owned())],
+                    body: chain.clone(),
+                }
+            } else {
+                Reply::text(404, "not found")
+            }
+        });
+        tasks.spawn(crate::http::serve(listener, Some(acceptor), handler));
+    }
+
+    let limits = Limits::default();
+    for listener in plan.listeners {
+        let server = Arc::new(RedirectServer::new(listener.policy, plan.services.clone()));
+        let (udp, tcp) = match listener.bound {
+            Some(Bound::Udp(socket)) => (Some(socket), None),
+            Some(Bound::Tcp(tcp)) => (None, Some(tcp)),
+            None => (None, None),
+        };
+        match listener.transport.as_str() {
+            "udp" => {
+                let socket = match udp {
+                    Some(socket) => socket,
+                    None => UdpSocket::bind(listener.bind)
+                        .await
+                        .map_err(|e| format!("cannot bind UDP {}: {e}", listener.bind))?,
+                };
+                bound.push(format!(
+                    "sip udp {}",
+                    socket.local_addr().map_err(|e| e.to_string())?
+                ));
+                tasks.spawn(serve_udp(Arc::new(socket), server, limits));
+            }
+            "tcp" | "tls" => {
+                let tcp = match tcp {
+                    Some(tcp) => tcp,
+                    None => TcpListener::bind(listener.bind)
+                        .await
+                        .map_err(|e| format!("cannot bind TCP {}: {e}", listener.bind))?,
+                };
+                bound.push(format!("sip {} {}", listener.transport, local(&tcp)?));
+                tasks.spawn(serve_stream(tcp, server, listener.tls, limits));
+            }
+            other => {
+                return Err(format!("listener transport '{other}' is not udp, tcp or tls").into());
+            }
+        }
+    }
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let api = TcpListener::bind(plan.api)
+        .await
+        .map_err(|e| format!("cannot bind HTTP {}: {e}", plan.api))?;
+    bound.push(format!("http {}", local(&api)?));
+    let health: Handler = {
+        let ready = Arc::clone(&ready);
+        Arc::new(move |method, path| match (method, path) {
+            ("GET", "/healthz") => Reply::text(200, "ok"),
+            ("GET", "/readyz") if ready.load(Ordering::SeqCst) => Reply::text(200, "ready"),
+            ("GET", "/readyz") => Reply::text(503, "starting"),
+            _ => Reply::text(404, "not found"),
+        })
+    };
+    tasks.spawn(crate::http::serve(api, None, health));
+
+    // Certificates cached on disk by an earlier run serve at once.
+    let warmed = plan.cache.warm_up_from_disk(timearg::now()).await;
+    if warmed > 0 {
+        tracing::info!(entries = warmed, "x5u cache warmed from disk");
+    }
+    spawn_published_check(&plan.credentials, &plan.reload);
+
+    ready.store(true, Ordering::SeqCst);
+    // The readiness line: tests and scripts read the bound addresses from it.
+    say!("stird ready: {}", bound.join(", "));
+    tracing::info!(addresses = %bound.join(", "), "stird ready");
+
+    wait_and_reload(&plan.reload, &plan.credentials, &plan.trust).await;
+    tracing::info!("stird stopping");
+    tasks.abort_all();
+    Ok(Outcome::Valid)
+}
+
+fn local(listener: &TcpListener) -> Result<SocketAddr, InputError> {
+    listener
+        .local_addr()
+        .map_err(|error| InputError(error.to_string()))
+}
+
+/// Waits for SIGINT or SIGTERM, reloading credentials and trust on SIGHUP and
+/// when the configuration file changes.
+async fn wait_and_reload(reload: &Reload, credentials: &CredentialStore, trust: &SharedTrust) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut hangup), Ok(mut terminate)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    let mut modified = config_modified(reload);
+    let mut poll = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = terminate.recv() => return,
+            _ = hangup.recv() => do_reload(reload, credentials, trust, "SIGHUP"),
+            _ = poll.tick() => {
+                let now = config_modified(reload);
+                if now != modified {
+                    modified = now;
+                    do_reload(reload, credentials, trust, "configuration file change");
+                }
+            }
+        }
+    }
+}
+
+fn config_modified(reload: &Reload) -> Option<std::time::SystemTime> {
+    match reload {
+        Reload::Config(path) => std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+        Reload::Demo(_) => None,
+    }
+}
+
+fn do_reload(reload: &Reload, credentials: &CredentialStore, trust: &SharedTrust, why: &str) {
+    let now = timearg::now();
+    let configs = match reload {
+        Reload::Config(path) => match certstore::read_config_file(path) {
+            Ok(configs) => configs,
+            Err(error) => {
+                tracing::error!(%why, %error, "reload failed; the current credentials stay in force");
+                return;
+            }
+        },
+        Reload::Demo(configs) => configs.clone(),
+    };
+    match credentials.reload(&configs, now) {
+        Ok(()) => tracing::info!(%why, credentials = configs.len(), "credentials reloaded"),
+        Err(error) => {
+            tracing::error!(%why, %error, "reload failed; the current credentials stay in force")
+        }
+    }
+    if let Reload::Config(path) = reload {
+        match serve_config::read(path).and_then(|file| load_trust(&file.trust, base_of(path))) {
+            Ok(new) => {
+                let generation = trust.replace(new);
+                tracing::info!(%why, generation, "trust anchors and CRLs reloaded");
+            }
+            Err(error) => {
+                tracing::error!(%why, %error, "trust reload failed; the current anchors stay in force")
+            }
+        }
+    }
+}
+
+fn spawn_published_check(credentials: &Arc<CredentialStore>, _reload: &Reload) {
+    let _ = credentials;
+    // TODO: fetch each credential's x5u in the background after each load and
+    // export the result as a metric; `stird credentials check` runs it now.
+}
+
+fn base_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+fn load_trust(table: &serve_config::TrustTable, base: &Path) -> Result<Trust, String> {
+    let resolve = |paths: &[PathBuf]| -> Vec<PathBuf> {
+        paths
+            .iter()
+            .map(|p| serve_config::resolve(base, p))
+            .collect()
+    };
+    let sources = cert::TrustSources {
+        files: resolve(&table.ca_files),
+        directories: resolve(&table.ca_dirs),
+    };
+    if sources.files.is_empty() && sources.directories.is_empty() {
+        return Err(
+            "[trust] names no ca_files or ca_dirs: a verifier needs STI trust anchors".to_owned(),
+        );
+    }
+    let anchors = cert::TrustStore::load(&sources).map_err(|e| format!("[trust]: {e}"))?;
+    let crls = if table.crl_files.is_empty() && table.crl_dirs.is_empty() {
+        None
+    } else {
+        let policy = cert::CrlPolicy {
+            stale_grace: i64::from(table.crl_grace_hours) * 3600,
+            require_crl: !table.crl_optional,
+        };
+        Some(
+            cert::CrlStore::load(
+                &resolve(&table.crl_files),
+                &resolve(&table.crl_dirs),
+                policy,
+            )
+            .map_err(|e| format!("[trust] CRLs: {e}"))?,
+        )
+    };
+    Ok(Trust::new(anchors, crls))
+}
+
+fn number_policy(profile: &serve_config::ProfileTable) -> Result<NumberPolicy, String> {
+    let national = match &profile.national {
+        Some(rule) => Some(parse_national(rule)?),
+        None => None,
+    };
+    Ok(NumberPolicy {
+        max_digits: usize::from(profile.max_digits.max(1)),
+        national,
+    })
+}
+
+fn parse_national(rule: &str) -> Result<NationalRule, String> {
+    crate::verify::parse_national(rule).map_err(|error| format!("[profile] national: {}", error.0))
+}
+
+fn verify_policy(profile: &serve_config::ProfileTable, numbers: NumberPolicy) -> VerifyPolicy {
+    VerifyPolicy {
+        options: Options {
+            now: 0,
+            freshness: profile.freshness,
+            profile: if profile.strict {
+                Profile::Strict
+            } else {
+                Profile::Lenient
+            },
+            numbers,
+        },
+        require_identity: false,
+    }
+}
+
+fn build_cache(settings: &FetchSettings, trust: &Arc<SharedTrust>) -> Result<X5uCache, InputError> {
+    let tls = certstore::fetch::tls_config(settings.tls_ca_file.as_deref())
+        .map_err(|error| format!("[x5u] tls_ca_file: {error}"))?;
+    let mut builder = X5uCache::builder(settings.cache.clone())
+        .tls(tls)
+        .trust(Arc::clone(trust));
+    if let Some(dir) = &settings.disk_dir {
+        let disk = certstore::tiers::DiskTier::open(dir)
+            .map_err(|error| format!("[cache] disk_dir {}: {error}", dir.display()))?;
+        builder = builder.disk(disk);
+    }
+    if let Some(url) = &settings.redis_url {
+        let redis = certstore::tiers::RedisTier::open(url, settings.redis_timeout)
+            .map_err(|error| format!("[cache] redis_url: {error}"))?;
+        builder = builder.redis(redis);
+    }
+    Ok(builder.build()?)
+}
+
+fn listener_policy(table: &ListenerTable, index: usize) -> Result<ListenerPolicy, String> {
+    let key = |name: &str| format!("listener {} {name}", index + 1);
+    let role = match table.role.as_str() {
+        "sign" => Role::Sign,
+        "verify" => Role::Verify,
+        "auto" => Role::Auto,
+        other => {
+            return Err(format!(
+                "{} = '{other}': use sign, verify or auto",
+                key("role")
+            ));
+        }
+    };
+    if table.mode != "redirect" {
+        // TODO: the stateless proxy mode.
+        return Err(format!(
+            "{} = '{}': only redirect is available in this version",
+            key("mode"),
+            table.mode
+        ));
+    }
+    let name = table
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", table.transport, table.bind));
+    let mut policy = ListenerPolicy::new(&name, role);
+    policy.on_failure = match table.on_failure.as_str() {
+        "reject" => OnFailure::Reject,
+        "continue" => OnFailure::Continue,
+        other => {
+            return Err(format!(
+                "{} = '{other}': use reject or continue",
+                key("on_failure")
+            ));
+        }
+    };
+    policy.require_identity = table.require_identity;
+    policy.verstat_in_from = table.verstat_in_from;
+    if let Some(sources) = &table.allow_sources {
+        policy.allow_sources = sources
+            .iter()
+            .map(|s| serve_config::network(&key("allow_sources"), s))
+            .collect::<Result<_, _>>()?;
+    }
+    policy.trunk_header.clone_from(&table.trunk_header);
+    policy.trunks = table
+        .trunks
+        .iter()
+        .map(|(network, trunk)| {
+            serve_config::network(&key("trunks"), network).map(|n| (n, trunk.clone()))
+        })
+        .collect::<Result<_, _>>()?;
+    policy.orig = match table.orig.as_str() {
+        "pai" => OrigSource::AssertedThenFrom,
+        "from" => OrigSource::From,
+        other => return Err(format!("{} = '{other}': use pai or from", key("orig"))),
+    };
+    policy.existing_identity = match table.existing_identity.as_str() {
+        "add" => ExistingIdentity::Add,
+        "replace" => ExistingIdentity::Replace,
+        "keep" => ExistingIdentity::Keep,
+        other => {
+            return Err(format!(
+                "{} = '{other}': use add, replace or keep",
+                key("existing_identity")
+            ));
+        }
+    };
+    Ok(policy)
+}
+
+fn tls_acceptor(certificate: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))
+    };
+    let chain: Vec<rustls::pki_types::CertificateDer<'static>> =
+        pem::parse_many(read(certificate)?)
+            .map_err(|error| format!("{}: {error}", certificate.display()))?
+            .into_iter()
+            .filter(|block| block.tag() == "CERTIFICATE")
+            .map(|block| block.into_contents().into())
+            .collect();
+    if chain.is_empty() {
+        return Err(format!("{} holds no certificate", certificate.display()));
+    }
+    let key_block = pem::parse_many(read(key)?)
+        .map_err(|error| format!("{}: {error}", key.display()))?
+        .into_iter()
+        .find(|block| block.tag().ends_with("PRIVATE KEY"))
+        .ok_or_else(|| format!("{} holds no private key", key.display()))?;
+    let key_der = match key_block.tag() {
+        "EC PRIVATE KEY" => {
+            rustls::pki_types::PrivateKeyDer::Sec1(key_block.into_contents().into())
+        }
+        "RSA PRIVATE KEY" => {
+            rustls::pki_types::PrivateKeyDer::Pkcs1(key_block.into_contents().into())
+        }
+        _ => rustls::pki_types::PrivateKeyDer::Pkcs8(key_block.into_contents().into()),
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|error| format!("{}: {error}", certificate.display()))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Loads a production configuration.
+async fn production(path: &Path, http: Option<&str>) -> Result<Plan, InputError> {
+    let file: ServeFile = serve_config::read(path)?;
+    let base = base_of(path);
+    let now = timearg::now();
+    if file.listener.is_empty() {
+        return Err(format!("{}: no [[listener]] is configured", path.display()).into());
+    }
+
+    let numbers = number_policy(&file.profile)?;
+    let configs = if file.credential.is_some() {
+        certstore::read_config_file(path).map_err(|error| InputError(error.to_string()))?
+    } else {
+        Vec::new()
+    };
+    let set = CredentialSet::load(&configs, now).map_err(|error| InputError(error.to_string()))?;
+    for credential in set.credentials() {
+        for warning in &credential.warnings {
+            tracing::warn!(credential = %credential.name, "{warning}");
+        }
+        let days = credential.days_to_expiry(now);
+        if days < 30 {
+            tracing::warn!(credential = %credential.name, days, "credential certificate expires soon");
+        }
+    }
+    let credentials = Arc::new(CredentialStore::new(set));
+
+    let needs_verify = file.listener.iter().any(|l| l.role != "sign");
+    let trust = if needs_verify || !file.trust.ca_files.is_empty() || !file.trust.ca_dirs.is_empty()
+    {
+        load_trust(&file.trust, base)?
+    } else {
+        Trust::new(cert::TrustStore::from_certificates(Vec::new()), None)
+    };
+    let trust = Arc::new(SharedTrust::new(trust));
+    let settings = FetchSettings::from_config_file(path)?;
+    let cache = build_cache(&settings, &trust)?;
+
+    let mut listeners = Vec::new();
+    for (index, table) in file.listener.iter().enumerate() {
+        let policy = listener_policy(table, index)?;
+        if policy.role != Role::Verify && configs.is_empty() {
+            return Err(format!(
+                "listener {} signs, but no [[credential]] is configured",
+                policy.name
+            )
+            .into());
+        }
+        let bind =
+            serve_config::socket_address(&format!("listener {} bind", index + 1), &table.bind)?;
+        let tls = match table.transport.as_str() {
+            "udp" | "tcp" => None,
+            "tls" => {
+                let (Some(certificate), Some(key)) = (&table.tls_cert, &table.tls_key) else {
+                    return Err(format!(
+                        "listener {} uses tls and needs tls_cert and tls_key",
+                        policy.name
+                    )
+                    .into());
+                };
+                Some(tls_acceptor(
+                    &serve_config::resolve(base, certificate),
+                    &serve_config::resolve(base, key),
+                )?)
+            }
+            other => {
+                return Err(format!(
+                    "listener {} transport = '{other}': use udp, tcp or tls",
+                    index + 1
+                )
+                .into());
+            }
+        };
+        listeners.push(ListenerPlan {
+            transport: table.transport.clone(),
+            bind,
+            policy,
+            tls,
+            bound: None,
+        });
+    }
+    let api = serve_config::socket_address("api bind", http.unwrap_or(&file.api.bind))?;
+    let services = Services {
+        auth: Some(AuthService::new(Arc::clone(&credentials), numbers.clone())),
+        certificates: Some(Arc::new(cache.clone()) as Arc<dyn CertificateSource>),
+        verify: verify_policy(&file.profile, numbers),
+    };
+    Ok(Plan {
+        listeners,
+        services,
+        api,
+        credentials,
+        trust,
+        cache,
+        reload: Reload::Config(path.to_owned()),
+        repository: None,
+    })
+}
+
+/// Returns the demo's data directory.
+fn data_dir(args: &Args) -> Result<PathBuf, InputError> {
+    if let Some(dir) = &args.data_dir {
+        return Ok(dir.clone());
+    }
+    if let Some(dir) = std::env::var_os("STIRD_DATA_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        return Ok(PathBuf::from(dir).join("stird"));
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => Ok(PathBuf::from(home).join(".local/share/stird")),
+        None => Err("no data directory: give --data-dir or set STIRD_DATA_DIR".into()),
+    }
+}
+
+/// Sets up the demo: its PKIs, its repository, its listeners.
+async fn demo(args: &Args) -> Result<Plan, InputError> {
+    let dir = data_dir(args)?;
+    let pki_dir = dir.join("pki");
+    let tls_dir = dir.join("tls");
+    let now = timearg::now();
+    let subscriber = pki_dir.join("subscriber.pem");
+    let expired = cert::parse_chain(&std::fs::read(&subscriber).unwrap_or_default())
+        .ok()
+        .and_then(|chain| chain.first().map(|c| c.not_after < now + 86_400))
+        .unwrap_or(true);
+    if expired {
+        let options = cert::pki::PkiOptions {
+            spc: "1234".into(),
+            tn_ranges: vec![],
+            tns: vec![],
+            now,
+            defects: vec![],
+        };
+        let files = cert::pki::build(&options).map_err(|e| InputError(e.to_string()))?;
+        cert::pki::write(&pki_dir, &files).map_err(|e| InputError(e.to_string()))?;
+        tracing::info!(dir = %pki_dir.display(), "demo STI PKI written");
+    }
+    if !tls_dir.join("tls-server.pem").exists() || expired {
+        let files = cert::pki::build_tls(&["localhost", "127.0.0.1", "::1"], now)
+            .map_err(|e| InputError(e.to_string()))?;
+        cert::pki::write(&tls_dir, &files).map_err(|e| InputError(e.to_string()))?;
+    }
+
+    // The repository first: the x5u URL and the fetch policy follow its real
+    // address.
+    let repository_address = serve_config::socket_address("--repository", &args.repository)?;
+    let repository = TcpListener::bind(repository_address)
+        .await
+        .map_err(|e| format!("cannot bind the demo repository {repository_address}: {e}"))?;
+    let repository_address = local(&repository)?;
+    let acceptor = tls_acceptor(
+        &tls_dir.join("tls-server.pem"),
+        &tls_dir.join("tls-server.key.pem"),
+    )?;
+    let chain = Bytes::from(
+        std::fs::read(pki_dir.join("chain.pem"))
+            .map_err(|e| format!("cannot read the demo chain: {e}"))?,
+    );
+    let host = match repository_address.ip() {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    };
+    let x5u = format!("https://{host}:{}/sti/chain.pem", repository_address.port());
+
+    let configs = vec![CredentialConfig {
+        name: "demo".into(),
+        key: pki_dir.join("subscriber.key.pem"),
+        chain: pki_dir.join("chain.pem"),
+        x5u,
+        attest_max: "A".into(),
+        attest_default: "A".into(),
+        numbers: vec![],
+        prefixes: vec![],
+        ranges: vec![],
+        trunks: vec![],
+        default: true,
+    }];
+    let set = CredentialSet::load(&configs, now).map_err(|e| InputError(e.to_string()))?;
+    let credentials = Arc::new(CredentialStore::new(set));
+    let anchors = cert::TrustStore::load(&cert::TrustSources {
+        files: vec![pki_dir.join("root.pem")],
+        directories: vec![],
+    })
+    .map_err(|e| InputError(e.to_string()))?;
+    let crls = cert::CrlStore::load(
+        &[pki_dir.join("crl.pem"), pki_dir.join("crl-signer.pem")],
+        &[],
+        cert::CrlPolicy::default(),
+    )
+    .map_err(|e| InputError(e.to_string()))?;
+    let trust = Arc::new(SharedTrust::new(Trust::new(anchors, Some(crls))));
+
+    let mut settings = FetchSettings {
+        redis_timeout: Duration::from_millis(200),
+        tls_ca_file: Some(tls_dir.join("tls-ca.pem")),
+        ..FetchSettings::default()
+    };
+    // Only the demo repository's origin may be fetched.
+    settings.cache.policy.allowed_ports = vec![repository_address.port()];
+    settings.cache.policy.allowed_hosts = vec![repository_address.ip().to_string()];
+    settings.cache.policy.allowed_networks.push((
+        repository_address.ip(),
+        if repository_address.is_ipv4() {
+            32
+        } else {
+            128
+        },
+    ));
+    let cache = build_cache(&settings, &trust)?;
+
+    let sip = serve_config::socket_address("--sip", &args.sip)?;
+    let (udp, tcp) = bind_pair(sip).await?;
+    let sip = udp.local_addr().map_err(|e| e.to_string())?;
+    let numbers = NumberPolicy {
+        national: Some(parse_national("10:1")?),
+        ..NumberPolicy::default()
+    };
+    let listeners = vec![
+        ListenerPlan {
+            transport: "udp".to_owned(),
+            bind: sip,
+            policy: ListenerPolicy::new("demo-udp", Role::Auto),
+            tls: None,
+            bound: Some(Bound::Udp(udp)),
+        },
+        ListenerPlan {
+            transport: "tcp".to_owned(),
+            bind: sip,
+            policy: ListenerPolicy::new("demo-tcp", Role::Auto),
+            tls: None,
+            bound: Some(Bound::Tcp(tcp)),
+        },
+    ];
+    let api =
+        serve_config::socket_address("--http", args.http.as_deref().unwrap_or("127.0.0.1:8080"))?;
+    let services = Services {
+        auth: Some(AuthService::new(Arc::clone(&credentials), numbers.clone())),
+        certificates: Some(Arc::new(cache.clone()) as Arc<dyn CertificateSource>),
+        verify: verify_policy(&serve_config::ProfileTable::default(), numbers),
+    };
+    Ok(Plan {
+        listeners,
+        services,
+        api,
+        credentials,
+        trust,
+        cache,
+        reload: Reload::Demo(configs),
+        repository: Some((repository, acceptor, chain)),
+    })
+}
+
+/// Binds UDP and TCP on the same address; with port 0, on the same free port.
+async fn bind_pair(address: SocketAddr) -> Result<(UdpSocket, TcpListener), InputError> {
+    for _ in 0..20 {
+        let udp = UdpSocket::bind(address)
+            .await
+            .map_err(|e| format!("cannot bind UDP {address}: {e}"))?;
+        let bound = udp.local_addr().map_err(|e| e.to_string())?;
+        match TcpListener::bind(bound).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(error) if address.port() != 0 => {
+                return Err(format!("cannot bind TCP {bound}: {error}").into());
+            }
+            Err(_) => continue,
+        }
+    }
+    Err(format!("no free port for UDP and TCP on {}", address.ip()).into())
+}

@@ -1,0 +1,580 @@
+//! `stird serve` end to end: the process started as an operator starts it, its
+//! readiness line read for the bound addresses, and sipp as the SIP peer over
+//! UDP and TCP (a Rust client for TLS). Certificates come over real HTTPS on
+//! loopback from the demo's own repository.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running `stird serve`, killed when dropped.
+struct Server {
+    child: Child,
+    sip_udp: SocketAddr,
+    sip_tcp: SocketAddr,
+    http: SocketAddr,
+    repository: Option<String>,
+    sip_tls: Option<SocketAddr>,
+    dir: PathBuf,
+    _stderr: std::thread::JoinHandle<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stird-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stird() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stird"))
+}
+
+/// Starts `stird serve` with `args` and waits, at most 60 seconds, for its
+/// readiness line.
+fn start(dir: &Path, args: &[&str]) -> Server {
+    let mut child = stird()
+        .arg("serve")
+        .args(args)
+        .env("STIRD_DATA_DIR", dir.join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = BufReader::new(stderr).read_to_string(&mut text);
+        text
+    });
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = receiver
+        .recv_timeout(Duration::from_secs(60))
+        .expect("no readiness line within 60 s");
+    assert!(line.starts_with("stird ready: "), "{line}");
+    let find = |prefix: &str| -> Option<String> {
+        line.trim_start_matches("stird ready: ")
+            .split(", ")
+            .find_map(|part| part.strip_prefix(prefix).map(str::to_owned))
+    };
+    Server {
+        child,
+        sip_udp: find("sip udp ").unwrap().parse().unwrap(),
+        sip_tcp: find("sip tcp ").unwrap().parse().unwrap(),
+        http: find("http ").unwrap().parse().unwrap(),
+        repository: find("repository "),
+        sip_tls: find("sip tls ").map(|a| a.parse().unwrap()),
+        dir: dir.to_owned(),
+        _stderr: stderr,
+    }
+}
+
+fn demo(name: &str) -> Server {
+    let dir = temp_dir(name);
+    start(
+        &dir,
+        &[
+            "--sip",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--repository",
+            "127.0.0.1:0",
+        ],
+    )
+}
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/sipp")
+        .join(name)
+}
+
+/// Runs sipp against `target` for `calls` calls of `scenario`, bounded by
+/// `-timeout`, and returns its output.
+fn sipp(scenario: &Path, target: SocketAddr, transport: &str, extra: &[&str]) -> Output {
+    let target = target.to_string();
+    let mut command = Command::new("sipp");
+    command
+        .arg("-sf")
+        .arg(scenario)
+        .args(["-i", "127.0.0.1", "-t", transport, "-nostdin"])
+        .args([
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            "-max_recv_loops",
+            "1000",
+        ])
+        .args(extra)
+        .arg(&target)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+        .output()
+        .expect("sipp must be installed (Debian package sip-tester)")
+}
+
+fn sipp_text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Writes a scenario that sends one INVITE carrying `[identity]` (given with
+/// `-key identity VALUE`) from `from` to `to` and expects `expected`.
+fn verify_scenario(
+    dir: &Path,
+    name: &str,
+    from: &str,
+    to: &str,
+    expected: u16,
+    padding: usize,
+) -> PathBuf {
+    let identity_line = if name.contains("no-identity") {
+        String::new()
+    } else {
+        "      Identity: [identity]\n".to_owned()
+    };
+    let padding_line = if padding > 0 {
+        format!("      X-Padding: {}\n", "p".repeat(padding))
+    } else {
+        String::new()
+    };
+    let ack = if expected >= 200 {
+        format!(
+            r#"  <send ack_txn="call">
+    <![CDATA[
+
+      ACK sip:{to}@[remote_ip]:[remote_port];user=phone SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{from}@[local_ip];user=phone>;tag=[pid]T[call_number]
+      To: <sip:{to}@[remote_ip];user=phone>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"#
+        )
+    } else {
+        String::new()
+    };
+    let text = format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="{name}">
+  <send retrans="500" start_txn="call">
+    <![CDATA[
+
+      INVITE sip:{to}@[remote_ip]:[remote_port];user=phone SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{from}@[local_ip];user=phone>;tag=[pid]T[call_number]
+      To: <sip:{to}@[remote_ip];user=phone>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:{from}@[local_ip]:[local_port];transport=[transport]>
+{identity_line}{padding_line}      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="{expected}" response_txn="call"/>
+{ack}</scenario>
+"#
+    );
+    let path = dir.join(format!("{name}.xml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Signs a PASSporT with the demo's key for `orig` and `dest`.
+fn sign(server: &Server, key: &Path, x5u: &str, orig: &str, dest: &str, iat: i64) -> String {
+    let output = stird()
+        .args([
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--x5u",
+            x5u,
+            "--attest",
+            "A",
+        ])
+        .args(["--orig", orig, "--dest", dest, "--iat", &iat.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let _ = server;
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn http_get(address: SocketAddr, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+#[test]
+fn demo_signs_then_verifies_over_udp_and_tcp() {
+    let server = demo("demo");
+    assert!(http_get(server.http, "/readyz").starts_with("HTTP/1.1 200"));
+    assert!(http_get(server.http, "/healthz").starts_with("HTTP/1.1 200"));
+    for (transport, target) in [("u1", server.sip_udp), ("t1", server.sip_tcp)] {
+        let output = sipp(&scenario("demo.xml"), target, transport, &["-m", "1"]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{transport}: {}",
+            sipp_text(&output)
+        );
+    }
+    assert!(
+        server
+            .repository
+            .as_deref()
+            .unwrap()
+            .starts_with("https://127.0.0.1:")
+    );
+}
+
+#[test]
+fn demo_answers_each_failure_with_its_code() {
+    let server = demo("failures");
+    let dir = server.dir.clone();
+    let key = dir.join("data/pki/subscriber.key.pem");
+    let x5u = server.repository.clone().unwrap();
+    let (orig, dest) = ("+12025550100", "+12025550101");
+    let good = sign(&server, &key, &x5u, orig, dest, now());
+
+    // The signature's last character changed.
+    let (jws, params) = good.split_once(';').unwrap();
+    let mut tampered = jws.to_owned();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let tampered = format!("{tampered};{params}");
+    let stale = sign(&server, &key, &x5u, orig, dest, now() - 3600);
+    // An x5u the demo's fetch policy does not allow: another port on loopback.
+    let elsewhere = sign(
+        &server,
+        &key,
+        "https://127.0.0.1:9/sti/chain.pem",
+        orig,
+        dest,
+        now(),
+    );
+
+    let cases: [(&str, &str, &str, u16); 5] = [
+        ("valid", &good, dest, 302),
+        ("tampered", &tampered, dest, 438),
+        ("stale", &stale, dest, 403),
+        ("wrong-number", &good, "+12025550199", 438),
+        ("unreachable-x5u", &elsewhere, dest, 436),
+    ];
+    for (name, identity, to, expected) in cases {
+        let path = verify_scenario(&dir, name, orig, to, expected, 0);
+        let output = sipp(
+            &path,
+            server.sip_udp,
+            "u1",
+            &["-m", "1", "-key", "identity", identity],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{name}: {}",
+            sipp_text(&output)
+        );
+    }
+}
+
+#[test]
+fn large_invite_over_tcp_is_signed() {
+    let server = demo("large");
+    let path = verify_scenario(
+        &server.dir,
+        "large-no-identity",
+        "+12025550100",
+        "+12025550101",
+        302,
+        1500,
+    );
+    let output = sipp(&path, server.sip_tcp, "t1", &["-m", "1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+}
+
+#[test]
+fn ten_thousand_calls_without_a_failure() {
+    let server = demo("load");
+    let started = Instant::now();
+    let output = sipp(
+        &scenario("demo.xml"),
+        server.sip_udp,
+        "u1",
+        &["-m", "10000", "-r", "500", "-l", "2000"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+    eprintln!("10,000 demo calls in {:?}", started.elapsed());
+}
+
+/// A configuration-mode verifier whose trust anchor is not the demo's root, with
+/// `require_identity` and a narrow allow list on a second listener.
+#[test]
+fn configured_verifier_applies_its_policies() {
+    let demo = demo("config-peer");
+    let dir = temp_dir("config");
+    let other = dir.join("other");
+    let status = stird()
+        .args(["pki", "init", other.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(0));
+    let repository = demo.repository.clone().unwrap();
+    let repository_port = repository
+        .trim_start_matches("https://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let tls_ca = demo.dir.join("data/tls/tls-ca.pem");
+    let config = format!(
+        r#"
+[[listener]]
+name = "verify-udp"
+transport = "udp"
+bind = "127.0.0.1:0"
+role = "verify"
+require_identity = true
+
+[[listener]]
+name = "verify-tcp"
+transport = "tcp"
+bind = "127.0.0.1:0"
+role = "verify"
+allow_sources = ["127.0.0.2/32"]
+
+[trust]
+ca_files = ["other/root.pem"]
+
+[x5u]
+allowed_ports = [{repository_port}]
+allow_addresses = ["127.0.0.1"]
+tls_ca_file = "{}"
+
+[api]
+bind = "127.0.0.1:0"
+"#,
+        tls_ca.display()
+    );
+    std::fs::write(dir.join("stird.toml"), config).unwrap();
+    let check = stird()
+        .args(["check-config", dir.join("stird.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let server = start(
+        &dir,
+        &["--config", dir.join("stird.toml").to_str().unwrap()],
+    );
+    let key = demo.dir.join("data/pki/subscriber.key.pem");
+    let good = sign(
+        &demo,
+        &key,
+        &repository,
+        "+12025550100",
+        "+12025550101",
+        now(),
+    );
+
+    // The demo's chain does not validate to this verifier's anchor: 437.
+    let path = verify_scenario(&dir, "unknown-ca", "+12025550100", "+12025550101", 437, 0);
+    let output = sipp(
+        &path,
+        server.sip_udp,
+        "u1",
+        &["-m", "1", "-key", "identity", &good],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+    // No Identity where one is required: 428.
+    let path = verify_scenario(&dir, "no-identity", "+12025550100", "+12025550101", 428, 0);
+    let output = sipp(&path, server.sip_udp, "u1", &["-m", "1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+    // A source outside the TCP listener's allow list: 403.
+    let path = verify_scenario(&dir, "forbidden", "+12025550100", "+12025550101", 403, 0);
+    let output = sipp(
+        &path,
+        server.sip_tcp,
+        "t1",
+        &["-m", "1", "-key", "identity", &good],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+
+    // A misspelt key is a startup error that names it.
+    std::fs::write(dir.join("bad.toml"), "[[listener]]\ntransport = \"udp\"\nbind = \"127.0.0.1:0\"\nrole = \"verify\"\nrequire_identiy = true\n").unwrap();
+    let bad = stird()
+        .args(["check-config", dir.join("bad.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("require_identiy"));
+    let _ = server.sip_tls;
+}
+
+/// A TLS listener, driven by a Rust TLS client since Debian's sipp has no TLS.
+#[test]
+fn tls_listener_signs() {
+    use std::sync::Arc;
+
+    let demo = demo("tls-peer");
+    let dir = temp_dir("tls");
+    let status = stird()
+        .args([
+            "pki",
+            "tls",
+            dir.join("tls").to_str().unwrap(),
+            "--name",
+            "127.0.0.1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(0));
+    let pki = demo.dir.join("data/pki");
+    let config = format!(
+        r#"
+[[listener]]
+transport = "tls"
+bind = "127.0.0.1:0"
+role = "sign"
+tls_cert = "tls/tls-server.pem"
+tls_key = "tls/tls-server.key.pem"
+
+[[listener]]
+transport = "udp"
+bind = "127.0.0.1:0"
+role = "sign"
+
+[[listener]]
+transport = "tcp"
+bind = "127.0.0.1:0"
+role = "sign"
+
+[[credential]]
+name = "demo"
+key = "{}"
+chain = "{}"
+x5u = "{}"
+attest_max = "A"
+default = true
+
+[api]
+bind = "127.0.0.1:0"
+"#,
+        pki.join("subscriber.key.pem").display(),
+        pki.join("chain.pem").display(),
+        demo.repository.clone().unwrap(),
+    );
+    std::fs::write(dir.join("stird.toml"), config).unwrap();
+    let server = start(
+        &dir,
+        &["--config", dir.join("stird.toml").to_str().unwrap()],
+    );
+    let address = server.sip_tls.unwrap();
+
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = std::fs::read(dir.join("tls/tls-ca.pem")).unwrap();
+    for block in pem::parse_many(ca).unwrap() {
+        roots.add(block.into_contents().into()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = std::net::TcpStream::connect(address).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    let invite = "INVITE sip:+12025550101@127.0.0.1;user=phone SIP/2.0\r\n\
+         Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKtls1\r\n\
+         From: <sip:+12025550100@127.0.0.1;user=phone>;tag=t1\r\n\
+         To: <sip:+12025550101@127.0.0.1;user=phone>\r\n\
+         Call-ID: tls-1@127.0.0.1\r\n\
+         CSeq: 1 INVITE\r\n\
+         Max-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n";
+    tls.write_all(invite.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !response.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tls.read(&mut buffer).unwrap();
+        assert!(n > 0, "connection closed early");
+        response.extend_from_slice(&buffer[..n]);
+    }
+    let response = String::from_utf8(response).unwrap();
+    assert!(
+        response.starts_with("SIP/2.0 302 Moved Temporarily\r\n"),
+        "{response}"
+    );
+    assert!(response.contains("\r\nIdentity: eyJ"), "{response}");
+    assert!(
+        response.contains("\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKtls1"),
+        "{response}"
+    );
+}
