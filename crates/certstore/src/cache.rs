@@ -38,6 +38,10 @@ pub struct CacheConfig {
     /// Maximum time a lookup waits for a fetch.
     pub lookup_timeout: Duration,
     /// Fetches running at once, in total.
+    ///
+    /// NOTE: many distinct hanging origins can still hold all of these for a
+    /// fetch timeout, delaying uncached lookups elsewhere (cached ones are
+    /// unaffected).
     pub max_fetches: usize,
     /// Fetches running at once to one host.
     pub max_fetches_per_host: usize,
@@ -62,7 +66,7 @@ impl Default for CacheConfig {
             limits,
             bounds: LifetimeBounds::default(),
             negative_ttl: Duration::from_secs(30),
-            max_fetches: 64,
+            max_fetches: 256,
             max_fetches_per_host: 4,
             max_pending: 1024,
             memory_bytes: 1024 * 1024 * 1024,
@@ -222,13 +226,20 @@ type Outcome = Result<Cached, X5uError>;
 struct Negative {
     error: X5uError,
     at: Instant,
+    /// Approximate bytes held, for the negative cache's byte bound.
+    weight: u32,
 }
+
+/// Byte bound of the negative cache: failures carry server-chosen text, so
+/// the cache is bounded by size as well as by entry lifetime.
+const NEGATIVE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug)]
 struct HostState {
     permits: Arc<Semaphore>,
     failures: u32,
-    open_until: Option<Instant>,
+    /// When the circuit opened, and until when it stays open.
+    open: Option<(Instant, Instant)>,
     interval: Duration,
 }
 
@@ -246,7 +257,8 @@ struct Inner {
     memory: moka::sync::Cache<Arc<str>, Cached>,
     negative: moka::sync::Cache<Arc<str>, Arc<Negative>>,
     inflight: Mutex<HashMap<Arc<str>, watch::Receiver<Option<Outcome>>>>,
-    hosts: Mutex<HashMap<String, HostState>>,
+    /// Fetch permits and circuit breakers by origin (host and port).
+    hosts: moka::sync::Cache<String, Arc<Mutex<HostState>>>,
     total: Arc<Semaphore>,
     disk: Option<DiskTier>,
     redis: Option<RedisTier>,
@@ -360,7 +372,12 @@ impl X5uCacheBuilder {
             })
             .build();
         let negative = moka::sync::Cache::builder()
-            .max_capacity(100_000)
+            .max_capacity(NEGATIVE_CACHE_BYTES)
+            .weigher(|key: &Arc<str>, value: &Arc<Negative>| {
+                value
+                    .weight
+                    .saturating_add(u32::try_from(key.len()).unwrap_or(u32::MAX))
+            })
             .time_to_live(config.negative_ttl.max(Duration::from_millis(1)))
             .build();
         Ok(X5uCache {
@@ -373,7 +390,12 @@ impl X5uCacheBuilder {
                 memory,
                 negative,
                 inflight: Mutex::new(HashMap::new()),
-                hosts: Mutex::new(HashMap::new()),
+                // Origins idle for 15 minutes are forgotten, open circuits
+                // included: by then the longest skip interval has passed.
+                hosts: moka::sync::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_idle(Duration::from_secs(900))
+                    .build(),
                 disk: self.disk,
                 redis: self.redis,
                 stats: CacheStats::default(),
@@ -465,7 +487,7 @@ impl X5uCache {
                 } else {
                     inner.stats.stale_hits.fetch_add(1, Ordering::Relaxed);
                     // The refresh runs on its own; this call is answered now.
-                    let _ = self.start(x5u, &url.host, now, true);
+                    let _ = self.start(x5u, &origin(&url), now, true);
                 }
                 return Ok(cached);
             }
@@ -482,7 +504,7 @@ impl X5uCache {
             });
         }
 
-        let mut receiver = self.start(x5u, &url.host, now, false)?;
+        let mut receiver = self.start(x5u, &origin(&url), now, false)?;
         let deadline = inner.config.lookup_timeout;
         match tokio::time::timeout(deadline, receiver.wait_for(Option::is_some)).await {
             Ok(Ok(outcome)) => match outcome.as_ref() {
@@ -574,11 +596,13 @@ impl X5uCache {
                     cache.inner.negative.invalidate(&key);
                 }
                 Err(error) => {
+                    let weight = u32::try_from(error.to_string().len() + 128).unwrap_or(u32::MAX);
                     cache.inner.negative.insert(
                         Arc::clone(&key),
                         Arc::new(Negative {
                             error: error.clone(),
                             at: Instant::now(),
+                            weight,
                         }),
                     );
                 }
@@ -628,17 +652,23 @@ impl X5uCache {
             }
         }
 
+        // The origin's permit first, then one of the global permits: a fetch
+        // queued behind a slow origin holds no global permit while it waits,
+        // and neither wait outlasts a caller's deadline.
         let permits = self.host_permits(host)?;
-        let _total = Arc::clone(&inner.total)
-            .acquire_owned()
-            .await
-            .map_err(|_| self.deadline(x5u))?;
-        let _host = permits
-            .acquire_owned()
-            .await
-            .map_err(|_| self.deadline(x5u))?;
+        let wait = inner.config.lookup_timeout;
+        let _host = match tokio::time::timeout(wait, permits.acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(self.deadline(x5u)),
+        };
+        let _total =
+            match tokio::time::timeout(wait, Arc::clone(&inner.total).acquire_owned()).await {
+                Ok(Ok(permit)) => permit,
+                _ => return Err(self.deadline(x5u)),
+            };
         // The breaker may have opened while this fetch waited for a permit.
         self.host_permits(host)?;
+        let started = Instant::now();
 
         inner.stats.fetches.fetch_add(1, Ordering::Relaxed);
         let url = check_url(x5u, &inner.config.policy).map_err(|error| X5uError::Fetch {
@@ -661,7 +691,7 @@ impl X5uCache {
             Err(error) => {
                 inner.stats.fetch_failures.fetch_add(1, Ordering::Relaxed);
                 if host_failure(&error) {
-                    self.host_failed(host, &error);
+                    self.host_failed(host, &error, started);
                 } else {
                     self.host_answered(host);
                 }
@@ -805,28 +835,27 @@ impl X5uCache {
         }
     }
 
-    /// Returns the host's fetch permits, or the open circuit.
-    fn host_permits(&self, host: &str) -> Result<Arc<Semaphore>, X5uError> {
+    fn host_state(&self, origin: &str) -> Arc<Mutex<HostState>> {
         let inner = &self.inner;
-        let mut hosts = lock(&inner.hosts);
-        if hosts.len() >= 10_000 && !hosts.contains_key(host) {
-            // Forget hosts that are healthy and idle.
-            let per_host = inner.config.max_fetches_per_host;
-            hosts.retain(|_, state| {
-                state.failures > 0 || state.permits.available_permits() < per_host
-            });
-        }
-        let state = hosts.entry(host.to_owned()).or_insert_with(|| HostState {
-            permits: Arc::new(Semaphore::new(inner.config.max_fetches_per_host.max(1))),
-            failures: 0,
-            open_until: None,
-            interval: inner.config.breaker.base,
-        });
-        if let Some(until) = state.open_until {
+        inner.hosts.get_with(origin.to_owned(), || {
+            Arc::new(Mutex::new(HostState {
+                permits: Arc::new(Semaphore::new(inner.config.max_fetches_per_host.max(1))),
+                failures: 0,
+                open: None,
+                interval: inner.config.breaker.base,
+            }))
+        })
+    }
+
+    /// Returns the origin's fetch permits, or the open circuit.
+    fn host_permits(&self, origin: &str) -> Result<Arc<Semaphore>, X5uError> {
+        let state = self.host_state(origin);
+        let state = lock(&state);
+        if let Some((_, until)) = state.open {
             let now = Instant::now();
             if now < until {
                 return Err(X5uError::CircuitOpen {
-                    host: host.to_owned(),
+                    host: origin.to_owned(),
                     seconds: (until - now).as_secs().max(1),
                 });
             }
@@ -834,43 +863,46 @@ impl X5uCache {
         Ok(Arc::clone(&state.permits))
     }
 
-    fn host_answered(&self, host: &str) {
-        let mut hosts = lock(&self.inner.hosts);
-        if let Some(state) = hosts.get_mut(host) {
-            if state.open_until.is_some() {
-                tracing::info!(host, "x5u host responds again; its circuit is closed");
-            }
-            state.failures = 0;
-            state.open_until = None;
-            state.interval = self.inner.config.breaker.base;
+    fn host_answered(&self, origin: &str) {
+        let state = self.host_state(origin);
+        let mut state = lock(&state);
+        if state.open.is_some() {
+            tracing::info!(origin, "x5u host responds again; its circuit is closed");
         }
+        state.failures = 0;
+        state.open = None;
+        state.interval = self.inner.config.breaker.base;
     }
 
-    fn host_failed(&self, host: &str, error: &FetchError) {
+    /// Counts a host-level failure of a fetch that started at `started`.
+    fn host_failed(&self, origin: &str, error: &FetchError, started: Instant) {
         let breaker = self.inner.config.breaker;
-        let mut hosts = lock(&self.inner.hosts);
-        let Some(state) = hosts.get_mut(host) else {
-            return;
+        let state = self.host_state(origin);
+        let mut state = lock(&state);
+        let now = Instant::now();
+        let interval = match state.open {
+            // A fetch that was already running when the circuit opened says
+            // nothing new about the host.
+            Some((opened, _)) if started < opened => return,
+            // A retry after the skip interval failed: skip twice as long.
+            Some(_) => (state.interval * 2).min(breaker.max),
+            None => {
+                state.failures = state.failures.saturating_add(1);
+                if state.failures < breaker.failures {
+                    return;
+                }
+                breaker.base
+            }
         };
-        state.failures = state.failures.saturating_add(1);
-        let was_open = state.open_until.is_some();
-        if state.failures >= breaker.failures {
-            let interval = if was_open {
-                // A failed retry after an open interval: wait twice as long.
-                state.interval = (state.interval * 2).min(breaker.max);
-                state.interval
-            } else {
-                state.interval
-            };
-            state.open_until = Some(Instant::now() + interval);
-            tracing::warn!(
-                host,
-                failures = state.failures,
-                seconds = interval.as_secs(),
-                %error,
-                "x5u host skipped after repeated failures; its circuit is open"
-            );
-        }
+        state.interval = interval;
+        state.open = Some((now, now + interval));
+        tracing::warn!(
+            origin,
+            failures = state.failures,
+            seconds = interval.as_secs(),
+            %error,
+            "x5u host skipped after repeated failures; its circuit is open"
+        );
     }
 
     /// Fetches every URL of `urls` into the cache, at most the configured number
@@ -924,6 +956,12 @@ impl X5uCache {
     }
 }
 
+/// The origin of an x5u URL, as the circuit breaker and the per-host cap count
+/// it: a failing port of a host does not stop fetches from its other ports.
+fn origin(url: &crate::x5u_policy::X5uUrl) -> String {
+    format!("{}:{}", url.host, url.port)
+}
+
 /// Removes the in-flight entry when the fetch task ends, however it ends.
 struct InflightGuard<'a> {
     cache: &'a X5uCache,
@@ -951,38 +989,121 @@ fn host_failure(error: &FetchError) -> bool {
 }
 
 /// Reads a repository's body: a PEM chain, one PEM certificate or one DER
-/// certificate. A body holding a private key is refused and logged as a leak.
+/// certificate. A body holding a private key, in any encoding found anywhere in
+/// it, is refused and logged as a leak.
 pub fn parse_body(x5u: &str, body: &[u8]) -> Result<Vec<cert::Certificate>, X5uError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(X5uError::Empty {
             url: x5u.to_owned(),
         });
     }
-    if looks_like_der_private_key(body) {
+    let leak = || {
         tracing::error!(
             url = x5u,
             "x5u serves a private key: its owner has leaked it and should revoke the certificate"
         );
-        return Err(X5uError::PrivateKey {
+        X5uError::PrivateKey {
             url: x5u.to_owned(),
-        });
-    }
-    match cert::parse_chain(body) {
-        Ok(chain) => Ok(chain),
-        Err(cert::Error::PrivateKey) => {
-            tracing::error!(
-                url = x5u,
-                "x5u serves a private key: its owner has leaked it and should revoke the certificate"
-            );
-            Err(X5uError::PrivateKey {
-                url: x5u.to_owned(),
-            })
         }
-        Err(error) => Err(X5uError::NotCertificate {
-            url: x5u.to_owned(),
-            reason: error.to_string(),
-        }),
+    };
+    if contains(body, b"PRIVATE KEY") || looks_like_der_private_key(trim_start(body)) {
+        return Err(leak());
     }
+    let not_certificate = |reason: String| X5uError::NotCertificate {
+        url: x5u.to_owned(),
+        reason,
+    };
+    let chain = match cert::parse_chain(body) {
+        Ok(chain) => chain,
+        Err(cert::Error::PrivateKey) => return Err(leak()),
+        Err(error) => {
+            // A key inside a block with another label, or base64 without PEM
+            // lines, is still a leak.
+            if pem_blocks(body)
+                .iter()
+                .any(|der| looks_like_der_private_key(der))
+            {
+                return Err(leak());
+            }
+            return Err(not_certificate(error.to_string()));
+        }
+    };
+    // Anything after the last PEM certificate is refused: bytes there can be a
+    // DER key appended to the chain.
+    if let Some(end) = rfind(body, b"-----END CERTIFICATE-----") {
+        let rest = body
+            .get(end + b"-----END CERTIFICATE-----".len()..)
+            .unwrap_or_default();
+        let rest = trim_start(rest);
+        if !rest.is_empty() {
+            if looks_like_der_private_key(rest) {
+                return Err(leak());
+            }
+            return Err(not_certificate(format!(
+                "{} bytes follow the last certificate",
+                rest.len()
+            )));
+        }
+    }
+    Ok(chain)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .rposition(|window| window == needle)
+}
+
+/// Skips whitespace and byte order marks.
+fn trim_start(mut bytes: &[u8]) -> &[u8] {
+    loop {
+        if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+            bytes = rest;
+        } else if let Some((first, rest)) = bytes.split_first()
+            && first.is_ascii_whitespace()
+        {
+            bytes = rest;
+        } else {
+            return bytes;
+        }
+    }
+}
+
+/// Decodes the base64 of every PEM block, whatever its label, and the whole
+/// body when it is bare base64; bad blocks are skipped.
+fn pem_blocks(body: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let text = String::from_utf8_lossy(body);
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("-----BEGIN") {
+            current = Some(String::new());
+        } else if line.starts_with("-----END") {
+            if let Some(data) = current.take()
+                && let Ok(der) = base64::engine::general_purpose::STANDARD.decode(data)
+            {
+                blocks.push(der);
+            }
+        } else if let Some(data) = current.as_mut()
+            && !line.contains(':')
+        {
+            // Lines with a colon are PEM headers such as Proc-Type.
+            data.push_str(line);
+        }
+    }
+    let bare: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(bare) {
+        blocks.push(der);
+    }
+    blocks
 }
 
 /// Detects a DER private key. A DER certificate is a SEQUENCE whose first

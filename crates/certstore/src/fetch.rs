@@ -76,6 +76,19 @@ pub enum FetchError {
     TooManyRedirects { status: u16, location: String },
     #[error("the body is larger than the limit of {max} bytes")]
     TooLarge { max: usize },
+    #[error("the redirect to '{location}' is refused: {reason}")]
+    RedirectRefused { location: String, reason: String },
+}
+
+/// Cuts a value from the server to 200 characters for messages and logs.
+fn excerpt(value: &str) -> String {
+    if value.chars().count() <= 200 {
+        value.to_owned()
+    } else {
+        let mut cut: String = value.chars().take(200).collect();
+        cut.push_str("...");
+        cut
+    }
 }
 
 /// A successful response.
@@ -140,13 +153,20 @@ pub async fn fetch(
             return first.into_fetched();
         };
         if !limits.follow_redirect {
-            return Err(FetchError::Redirect { status, location });
+            return Err(FetchError::Redirect {
+                status,
+                location: excerpt(&location),
+            });
         }
-        let next = check_url(&location, policy)?;
+        let next = check_url(&location, policy).map_err(|error| FetchError::RedirectRefused {
+            location: excerpt(&location),
+            reason: error.to_string(),
+        })?;
         match get(&next, policy, limits, tls, resolver, started).await? {
-            Response::Redirect { status, location } => {
-                Err(FetchError::TooManyRedirects { status, location })
-            }
+            Response::Redirect { status, location } => Err(FetchError::TooManyRedirects {
+                status,
+                location: excerpt(&location),
+            }),
             response => response.into_fetched(),
         }
     };
@@ -167,9 +187,10 @@ impl Response {
     fn into_fetched(self) -> Result<Fetched, FetchError> {
         match self {
             Response::Body(fetched) => Ok(*fetched),
-            Response::Redirect { status, location } => {
-                Err(FetchError::Redirect { status, location })
-            }
+            Response::Redirect { status, location } => Err(FetchError::Redirect {
+                status,
+                location: excerpt(&location),
+            }),
         }
     }
 }
@@ -259,7 +280,13 @@ async fn get(
         (!values.is_empty()).then(|| values.join(", "))
     };
     if matches!(status, 301 | 302 | 303 | 307 | 308) {
-        let location = header(hyper::header::LOCATION).unwrap_or_default();
+        // Only the first Location counts: several are not a list of targets.
+        let location = response
+            .headers()
+            .get(hyper::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         // A relative Location is resolved against the URL it came from.
         let location = url::Url::parse(&url.url)
             .and_then(|base| base.join(&location))

@@ -13,7 +13,7 @@
 //! max_bytes = 65536
 //! follow_redirect = false
 //! tls_ca_file = "repository-ca.pem"   # else the Mozilla roots
-//! max_fetches = 64
+//! max_fetches = 256
 //! max_fetches_per_host = 4
 //! max_pending = 1024
 //! circuit_failures = 5

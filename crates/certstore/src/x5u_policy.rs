@@ -160,7 +160,9 @@ pub fn check_url(url: &str, policy: &X5uPolicy) -> Result<X5uUrl, X5uPolicyError
     }
 
     let host = match parsed.host() {
-        Some(url::Host::Domain(domain)) => domain.to_ascii_lowercase(),
+        // "name." and "name" are the same DNS name: the trailing dot goes, so
+        // that host lists match both.
+        Some(url::Host::Domain(domain)) => domain.trim_end_matches('.').to_ascii_lowercase(),
         Some(url::Host::Ipv4(address)) => {
             check_address(IpAddr::V4(address), policy)?;
             address.to_string()
@@ -200,10 +202,25 @@ pub fn check_url(url: &str, policy: &X5uPolicy) -> Result<X5uUrl, X5uPolicyError
 /// Matches a host against a list entry: the same name, or a subdomain of an
 /// entry written with a leading dot (`.example.com`).
 fn host_matches(host: &str, entry: &str) -> bool {
-    let entry = entry.to_ascii_lowercase();
-    match entry.strip_prefix('.') {
-        Some(suffix) => host == suffix || host.ends_with(&entry),
-        None => host == entry,
+    let (subdomains, name) = match entry.strip_prefix('.') {
+        Some(name) => (true, name),
+        None => (false, entry),
+    };
+    // Entries are compared in the form URLs carry: ASCII (punycode), lower
+    // case, without a trailing dot.
+    let name = name.trim_end_matches('.');
+    let name = match url::Host::parse(name) {
+        Ok(url::Host::Domain(ascii)) => ascii,
+        Ok(other) => other.to_string(),
+        Err(_) => name.to_ascii_lowercase(),
+    };
+    if subdomains {
+        host == name
+            || host
+                .strip_suffix(name.as_str())
+                .is_some_and(|rest| rest.ends_with('.'))
+    } else {
+        host == name
     }
 }
 
@@ -292,13 +309,17 @@ fn classify_v6(address: Ipv6Addr) -> AddressClass {
         AddressClass::LinkLocal
     } else if first & 0xff00 == 0xff00 {
         AddressClass::Multicast
-    } else if first == 0x2001 && segments.get(1) == Some(&0x0db8) || first & 0xe000 != 0x2000 {
-        // Documentation (2001:db8::/32), and everything outside 2000::/3, the
-        // only range allocated for global unicast.
-        AddressClass::Reserved
-    } else if first == 0x2002 || (first == 0x2001 && segments.get(1) == Some(&0)) || first == 0x0064
+    } else if (first == 0x2001 && segments.get(1) == Some(&0x0db8))
+        || (first == 0x3fff && segments.get(1).is_some_and(|&s| s & 0xf000 == 0))
+        || first & 0xe000 != 0x2000
     {
-        // 6to4 and Teredo embed IPv4 addresses of any kind.
+        // Documentation (2001:db8::/32 and 3fff::/20, RFC 9637), and everything
+        // outside 2000::/3, the only range allocated for global unicast.
+        AddressClass::Reserved
+    } else if first == 0x2002 || (first == 0x2001 && segments.get(1).is_some_and(|&s| s < 0x0200)) {
+        // 6to4 and Teredo embed IPv4 addresses of any kind, and 2001::/23 holds
+        // the IETF protocol assignments: benchmarking (2001:2::/48), ORCHID
+        // (2001:10::/28, 2001:20::/28) and others (RFC 6890).
         AddressClass::Reserved
     } else {
         AddressClass::Public
@@ -436,6 +457,14 @@ mod tests {
             ("ff02::1", AddressClass::Multicast),
             ("2001:db8::1", AddressClass::Reserved),
             ("2002:c0a8:0101::1", AddressClass::Reserved),
+            ("3fff::1", AddressClass::Reserved),
+            ("3fff:0fff::1", AddressClass::Reserved),
+            ("3fff:1000::1", AddressClass::Public),
+            ("2001:2::1", AddressClass::Reserved),
+            ("2001:10::1", AddressClass::Reserved),
+            ("2001:20::1", AddressClass::Reserved),
+            ("2001:200::1", AddressClass::Public),
+            ("64:ff9b::7f00:1", AddressClass::Reserved),
             ("::", AddressClass::Unspecified),
         ];
         for (text, class) in cases {
@@ -474,5 +503,27 @@ mod tests {
             check_url("https://evilexample.org/a", &policy),
             Err(X5uPolicyError::HostRefused { .. })
         ));
+    }
+
+    #[test]
+    fn host_lists_ignore_trailing_dot_and_case() {
+        let policy = X5uPolicy {
+            denied_hosts: vec!["localhost".into(), "bäd.example.".into()],
+            ..X5uPolicy::default()
+        };
+        for url in [
+            "https://localhost./a",
+            "https://LOCALHOST./a",
+            "https://bäd.example/a",
+            "https://xn--bd-via.example./a",
+        ] {
+            assert!(
+                matches!(
+                    check_url(url, &policy),
+                    Err(X5uPolicyError::HostRefused { .. })
+                ),
+                "{url}"
+            );
+        }
     }
 }

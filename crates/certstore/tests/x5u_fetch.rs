@@ -190,22 +190,52 @@ async fn single_der_certificate_is_accepted() {
 
 #[tokio::test]
 async fn private_key_bodies_are_refused() {
+    use base64::Engine as _;
+
     let setup = setup("key").await;
+    let chain = setup.pki.pem("chain.pem");
     let key_pem = setup.pki.pem("subscriber.key.pem");
-    setup.repository.route(
-        "/with-key.pem",
-        Route::ok(format!("{}{key_pem}", setup.pki.pem("chain.pem")), &[]),
-    );
     let key_der = pem::parse(&key_pem).unwrap().contents().to_vec();
-    setup.repository.route("/key.der", Route::ok(key_der, &[]));
+    let key_base64 = base64::engine::general_purpose::STANDARD.encode(&key_der);
+    let mut chain_then_der = chain.clone().into_bytes();
+    chain_then_der.extend_from_slice(&key_der);
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("/with-key.pem", format!("{chain}{key_pem}").into_bytes()),
+        // Files joined without a newline between them.
+        (
+            "/same-line.pem",
+            format!("{}{key_pem}", chain.trim_end()).into_bytes(),
+        ),
+        ("/key.der", key_der.clone()),
+        ("/chain-then-der.pem", chain_then_der),
+        (
+            "/mislabelled.pem",
+            format!("-----BEGIN CERTIFICATE-----\n{key_base64}\n-----END CERTIFICATE-----\n")
+                .into_bytes(),
+        ),
+        ("/bare-base64.txt", key_base64.clone().into_bytes()),
+    ];
+    for (path, body) in &bodies {
+        setup.repository.route(path, Route::ok(body.clone(), &[]));
+    }
     let cache = setup.cache();
-    for path in ["/with-key.pem", "/key.der"] {
+    for (path, _) in &bodies {
         let result = cache.get(&setup.url(path), now()).await;
         assert!(
             matches!(result, Err(X5uError::PrivateKey { .. })),
             "{path}: {result:?}"
         );
     }
+    // Other bytes after the chain are refused too, as no certificate.
+    setup.repository.route(
+        "/trailing.pem",
+        Route::ok(format!("{chain}trailing text\n"), &[]),
+    );
+    let result = cache.get(&setup.url("/trailing.pem"), now()).await;
+    assert!(
+        matches!(result, Err(X5uError::NotCertificate { ref reason, .. }) if reason.contains("follow the last certificate")),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
@@ -355,7 +385,7 @@ async fn redirects_are_refused_unless_enabled_and_then_one_hop() {
     // The redirect target passes the same policy as any x5u.
     assert!(matches!(
         fetch_error(following.get(&setup.url("/to-http.pem"), now()).await),
-        FetchError::Policy(X5uPolicyError::Scheme { .. })
+        FetchError::RedirectRefused { ref reason, .. } if reason.contains("only https is fetched")
     ));
 }
 
@@ -569,6 +599,32 @@ async fn fetches_per_host_are_capped() {
         assert!(result.unwrap());
     }
     assert_eq!(setup.repository.most_active(), 2);
+}
+
+#[tokio::test]
+async fn failing_port_leaves_other_ports_open() {
+    let setup = setup("breaker-origin").await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut config = config(&setup.repository);
+    config.policy.allowed_ports.push(port);
+    config.breaker.failures = 2;
+    let cache = setup.cache_with(config);
+    for i in 0..4 {
+        let _ = cache
+            .get(&format!("https://cr.test:{port}/{i}.pem"), now())
+            .await;
+    }
+    let result = cache
+        .get(&format!("https://cr.test:{port}/9.pem"), now())
+        .await;
+    assert!(
+        matches!(result, Err(X5uError::CircuitOpen { .. })),
+        "{result:?}"
+    );
+    // The same host on the repository's port is another origin.
+    cache.get(&setup.url("/chain.pem"), now()).await.unwrap();
 }
 
 #[tokio::test]

@@ -263,7 +263,9 @@ fn rule_of(error: &X5uError) -> &'static str {
             FetchError::Http { .. } => "http",
             FetchError::Timeout { .. } => "timeout",
             FetchError::Status { .. } => "http-status",
-            FetchError::Redirect { .. } | FetchError::TooManyRedirects { .. } => "redirect",
+            FetchError::Redirect { .. }
+            | FetchError::TooManyRedirects { .. }
+            | FetchError::RedirectRefused { .. } => "redirect",
             FetchError::TooLarge { .. } => "size",
         },
         X5uError::Empty { .. } | X5uError::NotCertificate { .. } => "body",
