@@ -171,6 +171,46 @@ pub const TRANSACTION_LIFETIME: Duration = Duration::from_secs(32);
 /// Most transactions remembered at once.
 pub const MAX_TRANSACTIONS: u64 = 200_000;
 
+/// Log lines about rejected requests written per second and listener; the
+/// rest are counted and the count is added to the next line written.
+pub const LOG_LINES_PER_SECOND: u64 = 20;
+
+/// Rate limit for log lines about rejected requests, so a flood of bad calls
+/// cannot flood the log.
+#[derive(Debug, Default)]
+struct LogLimiter {
+    second: std::sync::atomic::AtomicU64,
+    written: std::sync::atomic::AtomicU64,
+    suppressed: std::sync::atomic::AtomicU64,
+}
+
+impl LogLimiter {
+    /// Returns the number of lines suppressed since the last one written when
+    /// this line may be written, or `None` when it must be dropped.
+    fn allow(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let second = self.second.load(Relaxed);
+        if second != now
+            && self
+                .second
+                .compare_exchange(second, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            self.written.store(0, Relaxed);
+        }
+        if self.written.fetch_add(1, Relaxed) < LOG_LINES_PER_SECOND {
+            Some(self.suppressed.swap(0, Relaxed))
+        } else {
+            self.suppressed.fetch_add(1, Relaxed);
+            None
+        }
+    }
+}
+
 #[derive(Debug)]
 enum TxState {
     Pending { cancelled: bool },
@@ -181,6 +221,7 @@ enum TxState {
 pub struct RedirectServer {
     policy: ListenerPolicy,
     services: Services,
+    log_limit: LogLimiter,
     transactions: moka::sync::Cache<String, Arc<Mutex<TxState>>>,
 }
 
@@ -227,6 +268,7 @@ impl RedirectServer {
         RedirectServer {
             policy,
             services,
+            log_limit: LogLimiter::default(),
             transactions: moka::sync::Cache::builder()
                 .max_capacity(MAX_TRANSACTIONS)
                 .time_to_live(TRANSACTION_LIFETIME)
@@ -258,13 +300,16 @@ impl RedirectServer {
             return None;
         };
         if let Err(error) = check_request(&request) {
-            tracing::warn!(
-                listener = %self.policy.name,
-                %source,
-                call_id = header(&request, "Call-ID").unwrap_or_default(),
-                error = %error,
-                "malformed request rejected"
-            );
+            if let Some(suppressed) = self.log_limit.allow() {
+                tracing::warn!(
+                    listener = %self.policy.name,
+                    %source,
+                    call_id = header(&request, "Call-ID").unwrap_or_default(),
+                    error = %error,
+                    suppressed,
+                    "malformed request rejected"
+                );
+            }
             let warning = warning_value(&error.detail);
             return self.respond(
                 &request,
@@ -282,12 +327,15 @@ impl RedirectServer {
             .iter()
             .any(|network| network_contains(network, source.ip()))
         {
-            tracing::warn!(
-                listener = %self.policy.name,
-                %source,
-                call_id = header(&request, "Call-ID").unwrap_or_default(),
-                "request from a source outside the listener's allow list rejected with 403"
-            );
+            if let Some(suppressed) = self.log_limit.allow() {
+                tracing::warn!(
+                    listener = %self.policy.name,
+                    %source,
+                    call_id = header(&request, "Call-ID").unwrap_or_default(),
+                    suppressed,
+                    "request from a source outside the listener's allow list rejected with 403"
+                );
+            }
             return self.respond(&request, 403, "Forbidden", &[], source, transport);
         }
 
@@ -566,15 +614,20 @@ impl RedirectServer {
         verdict: &Verdict,
         call_id: &str,
     ) -> (u16, &'static str, Vec<(&'static str, String)>) {
-        if let Some(failure) = &verdict.failure {
+        if let Some(failure) = &verdict.failure
+            && let Some(suppressed) = self.log_limit.allow()
+        {
             tracing::warn!(
                 listener = %self.policy.name,
                 %call_id,
                 check = %failure.check,
                 code = failure.response.code,
                 reason = %failure.reason,
+                suppressed,
                 "verification failed"
             );
+        }
+        if let Some(failure) = &verdict.failure {
             let required = failure.response.code == 428;
             if self.policy.on_failure == OnFailure::Reject || required {
                 return (failure.response.code, failure.response.reason, Vec::new());
@@ -646,7 +699,9 @@ impl RedirectServer {
                 return None;
             }
         }
-        tracing::warn!(listener = %self.policy.name, %source, %error, "unparseable request rejected");
+        if let Some(suppressed) = self.log_limit.allow() {
+            tracing::warn!(listener = %self.policy.name, %source, %error, suppressed, "unparseable request rejected");
+        }
         let status = error.status();
         let mut out = format!("SIP/2.0 {status} {}\r\n", status_reason(status));
         for (name, value) in &copied {
@@ -844,5 +899,26 @@ fn status_reason(code: u16) -> &'static str {
         505 => "Version Not Supported",
         513 => "Message Too Large",
         _ => "Bad Request",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_limiter_counts_what_it_drops() {
+        let limiter = LogLimiter::default();
+        for _ in 0..LOG_LINES_PER_SECOND {
+            assert_eq!(limiter.allow(), Some(0));
+        }
+        assert_eq!(limiter.allow(), None);
+        assert_eq!(limiter.allow(), None);
+        // A new second: the next line carries the count of lines dropped.
+        limiter
+            .second
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(limiter.allow(), Some(2));
+        assert_eq!(limiter.allow(), Some(0));
     }
 }

@@ -75,6 +75,9 @@ struct Plan {
     credentials: Arc<CredentialStore>,
     trust: Arc<SharedTrust>,
     cache: X5uCache,
+    /// The fetch policy and repository TLS trust, for the check that each
+    /// credential's x5u serves its chain.
+    fetch: (certstore::CacheConfig, Arc<rustls::ClientConfig>),
     reload: Reload,
     repository: Option<(TcpListener, tokio_rustls::TlsAcceptor, Bytes)>,
 }
@@ -216,14 +219,14 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
     if warmed > 0 {
         tracing::info!(entries = warmed, "x5u cache warmed from disk");
     }
-    spawn_published_check(&plan.credentials, &plan.reload);
+    spawn_published_check(&plan.credentials, &plan.fetch);
 
     ready.store(true, Ordering::SeqCst);
     // The readiness line: tests and scripts read the bound addresses from it.
     say!("stird ready: {}", bound.join(", "));
     tracing::info!(addresses = %bound.join(", "), "stird ready");
 
-    wait_and_reload(&plan.reload, &plan.credentials, &plan.trust).await;
+    wait_and_reload(&plan.reload, &plan.credentials, &plan.trust, &plan.fetch).await;
     tracing::info!("stird stopping");
     tasks.abort_all();
     Ok(Outcome::Valid)
@@ -237,7 +240,12 @@ fn local(listener: &TcpListener) -> Result<SocketAddr, InputError> {
 
 /// Waits for SIGINT or SIGTERM, reloading credentials and trust on SIGHUP and
 /// when the configuration file changes.
-async fn wait_and_reload(reload: &Reload, credentials: &CredentialStore, trust: &SharedTrust) {
+async fn wait_and_reload(
+    reload: &Reload,
+    credentials: &Arc<CredentialStore>,
+    trust: &SharedTrust,
+    fetch: &(certstore::CacheConfig, Arc<rustls::ClientConfig>),
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut hangup), Ok(mut terminate)) = (
         signal(SignalKind::hangup()),
@@ -252,12 +260,18 @@ async fn wait_and_reload(reload: &Reload, credentials: &CredentialStore, trust: 
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return,
             _ = terminate.recv() => return,
-            _ = hangup.recv() => do_reload(reload, credentials, trust, "SIGHUP"),
+            _ = hangup.recv() => {
+                if do_reload(reload, credentials, trust, "SIGHUP") {
+                    spawn_published_check(credentials, fetch);
+                }
+            }
             _ = poll.tick() => {
                 let now = config_modified(reload);
                 if now != modified {
                     modified = now;
-                    do_reload(reload, credentials, trust, "configuration file change");
+                    if do_reload(reload, credentials, trust, "configuration file change") {
+                        spawn_published_check(credentials, fetch);
+                    }
                 }
             }
         }
@@ -271,24 +285,34 @@ fn config_modified(reload: &Reload) -> Option<std::time::SystemTime> {
     }
 }
 
-fn do_reload(reload: &Reload, credentials: &CredentialStore, trust: &SharedTrust, why: &str) {
+/// Reloads credentials and trust; returns true when the credentials changed.
+fn do_reload(
+    reload: &Reload,
+    credentials: &CredentialStore,
+    trust: &SharedTrust,
+    why: &str,
+) -> bool {
     let now = timearg::now();
     let configs = match reload {
         Reload::Config(path) => match certstore::read_config_file(path) {
             Ok(configs) => configs,
             Err(error) => {
                 tracing::error!(%why, %error, "reload failed; the current credentials stay in force");
-                return;
+                return false;
             }
         },
         Reload::Demo(configs) => configs.clone(),
     };
-    match credentials.reload(&configs, now) {
-        Ok(()) => tracing::info!(%why, credentials = configs.len(), "credentials reloaded"),
-        Err(error) => {
-            tracing::error!(%why, %error, "reload failed; the current credentials stay in force")
+    let reloaded = match credentials.reload(&configs, now) {
+        Ok(()) => {
+            tracing::info!(%why, credentials = configs.len(), "credentials reloaded");
+            true
         }
-    }
+        Err(error) => {
+            tracing::error!(%why, %error, "reload failed; the current credentials stay in force");
+            false
+        }
+    };
     if let Reload::Config(path) = reload {
         match serve_config::read(path).and_then(|file| load_trust(&file.trust, base_of(path))) {
             Ok(new) => {
@@ -300,12 +324,31 @@ fn do_reload(reload: &Reload, credentials: &CredentialStore, trust: &SharedTrust
             }
         }
     }
+    reloaded
 }
 
-fn spawn_published_check(credentials: &Arc<CredentialStore>, _reload: &Reload) {
-    let _ = credentials;
-    // TODO: fetch each credential's x5u in the background after each load and
-    // export the result as a metric; `stird credentials check` runs it now.
+/// Checks in the background that each credential's x5u URL serves its chain,
+/// logging each result; startup and reloads never wait for it.
+///
+/// TODO: export the result as a metric once /metrics exists.
+fn spawn_published_check(
+    credentials: &Arc<CredentialStore>,
+    fetch: &(certstore::CacheConfig, Arc<rustls::ClientConfig>),
+) {
+    let set = credentials.current();
+    if set.credentials().is_empty() {
+        return;
+    }
+    let (config, tls) = (fetch.0.clone(), Arc::clone(&fetch.1));
+    tokio::spawn(async move {
+        certstore::published::check_published(
+            set.credentials(),
+            &config,
+            Some(tls),
+            &certstore::resolve::SystemResolver,
+        )
+        .await;
+    });
 }
 
 fn base_of(path: &Path) -> &Path {
@@ -379,11 +422,15 @@ fn verify_policy(profile: &serve_config::ProfileTable, numbers: NumberPolicy) ->
     }
 }
 
-fn build_cache(settings: &FetchSettings, trust: &Arc<SharedTrust>) -> Result<X5uCache, InputError> {
+/// Builds the x5u cache, and returns it with its repository TLS configuration.
+fn build_cache(
+    settings: &FetchSettings,
+    trust: &Arc<SharedTrust>,
+) -> Result<(X5uCache, Arc<rustls::ClientConfig>), InputError> {
     let tls = certstore::fetch::tls_config(settings.tls_ca_file.as_deref())
         .map_err(|error| format!("[x5u] tls_ca_file: {error}"))?;
     let mut builder = X5uCache::builder(settings.cache.clone())
-        .tls(tls)
+        .tls(Arc::clone(&tls))
         .trust(Arc::clone(trust));
     if let Some(dir) = &settings.disk_dir {
         let disk = certstore::tiers::DiskTier::open(dir)
@@ -395,7 +442,7 @@ fn build_cache(settings: &FetchSettings, trust: &Arc<SharedTrust>) -> Result<X5u
             .map_err(|error| format!("[cache] redis_url: {error}"))?;
         builder = builder.redis(redis);
     }
-    Ok(builder.build()?)
+    Ok((builder.build()?, tls))
 }
 
 fn listener_policy(table: &ListenerTable, index: usize) -> Result<ListenerPolicy, String> {
@@ -543,7 +590,7 @@ async fn production(path: &Path, http: Option<&str>) -> Result<Plan, InputError>
     };
     let trust = Arc::new(SharedTrust::new(trust));
     let settings = FetchSettings::from_config_file(path)?;
-    let cache = build_cache(&settings, &trust)?;
+    let (cache, fetch_tls) = build_cache(&settings, &trust)?;
 
     let mut listeners = Vec::new();
     for (index, table) in file.listener.iter().enumerate() {
@@ -601,6 +648,7 @@ async fn production(path: &Path, http: Option<&str>) -> Result<Plan, InputError>
         credentials,
         trust,
         cache,
+        fetch: (settings.cache, fetch_tls),
         reload: Reload::Config(path.to_owned()),
         repository: None,
     })
@@ -717,7 +765,7 @@ async fn demo(args: &Args) -> Result<Plan, InputError> {
             128
         },
     ));
-    let cache = build_cache(&settings, &trust)?;
+    let (cache, tls) = build_cache(&settings, &trust)?;
 
     let sip = serve_config::socket_address("--sip", &args.sip)?;
     let (udp, tcp) = bind_pair(sip).await?;
@@ -756,6 +804,7 @@ async fn demo(args: &Args) -> Result<Plan, InputError> {
         credentials,
         trust,
         cache,
+        fetch: (settings.cache, tls),
         reload: Reload::Demo(configs),
         repository: Some((repository, acceptor, chain)),
     })
