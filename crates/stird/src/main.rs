@@ -19,6 +19,7 @@ mod certcmd;
 mod credentials;
 mod http;
 mod inspect;
+mod metrics;
 mod serve;
 mod serve_config;
 mod sign;

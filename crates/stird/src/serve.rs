@@ -203,9 +203,26 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
         .await
         .map_err(|e| format!("cannot bind HTTP {}: {e}", plan.api))?;
     bound.push(format!("http {}", local(&api)?));
+    let published: crate::metrics::Published = Arc::default();
     let health: Handler = {
         let ready = Arc::clone(&ready);
+        let (credentials, published, cache) = (
+            Arc::clone(&plan.credentials),
+            Arc::clone(&published),
+            plan.cache.clone(),
+        );
         Arc::new(move |method, path| match (method, path) {
+            ("GET", "/metrics") => Reply {
+                status: 200,
+                content_type: "text/plain; version=0.0.4",
+                headers: Vec::new(),
+                body: Bytes::from(crate::metrics::render(
+                    &credentials,
+                    &published,
+                    &cache,
+                    timearg::now(),
+                )),
+            },
             ("GET", "/healthz") => Reply::text(200, "ok"),
             ("GET", "/readyz") if ready.load(Ordering::SeqCst) => Reply::text(200, "ready"),
             ("GET", "/readyz") => Reply::text(503, "starting"),
@@ -219,14 +236,21 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
     if warmed > 0 {
         tracing::info!(entries = warmed, "x5u cache warmed from disk");
     }
-    spawn_published_check(&plan.credentials, &plan.fetch);
+    spawn_published_check(&plan.credentials, &plan.fetch, &published);
 
     ready.store(true, Ordering::SeqCst);
     // The readiness line: tests and scripts read the bound addresses from it.
     say!("stird ready: {}", bound.join(", "));
     tracing::info!(addresses = %bound.join(", "), "stird ready");
 
-    wait_and_reload(&plan.reload, &plan.credentials, &plan.trust, &plan.fetch).await;
+    wait_and_reload(
+        &plan.reload,
+        &plan.credentials,
+        &plan.trust,
+        &plan.fetch,
+        &published,
+    )
+    .await;
     tracing::info!("stird stopping");
     tasks.abort_all();
     Ok(Outcome::Valid)
@@ -245,6 +269,7 @@ async fn wait_and_reload(
     credentials: &Arc<CredentialStore>,
     trust: &SharedTrust,
     fetch: &(certstore::CacheConfig, Arc<rustls::ClientConfig>),
+    published: &crate::metrics::Published,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut hangup), Ok(mut terminate)) = (
@@ -262,7 +287,7 @@ async fn wait_and_reload(
             _ = terminate.recv() => return,
             _ = hangup.recv() => {
                 if do_reload(reload, credentials, trust, "SIGHUP") {
-                    spawn_published_check(credentials, fetch);
+                    spawn_published_check(credentials, fetch, published);
                 }
             }
             _ = poll.tick() => {
@@ -270,7 +295,7 @@ async fn wait_and_reload(
                 if now != modified {
                     modified = now;
                     if do_reload(reload, credentials, trust, "configuration file change") {
-                        spawn_published_check(credentials, fetch);
+                        spawn_published_check(credentials, fetch, published);
                     }
                 }
             }
@@ -330,24 +355,33 @@ fn do_reload(
 /// Checks in the background that each credential's x5u URL serves its chain,
 /// logging each result; startup and reloads never wait for it.
 ///
-/// TODO: export the result as a metric once /metrics exists.
+/// The results also feed the `stird_credential_x5u_serves_chain` metric.
 fn spawn_published_check(
     credentials: &Arc<CredentialStore>,
     fetch: &(certstore::CacheConfig, Arc<rustls::ClientConfig>),
+    published: &crate::metrics::Published,
 ) {
     let set = credentials.current();
     if set.credentials().is_empty() {
         return;
     }
-    let (config, tls) = (fetch.0.clone(), Arc::clone(&fetch.1));
+    let (config, tls, published) = (fetch.0.clone(), Arc::clone(&fetch.1), Arc::clone(published));
     tokio::spawn(async move {
-        certstore::published::check_published(
+        let results = certstore::published::check_published(
             set.credentials(),
             &config,
             Some(tls),
             &certstore::resolve::SystemResolver,
         )
         .await;
+        let mut table = match published.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        table.clear();
+        for result in results {
+            table.insert(result.name, (result.x5u, result.published.is_usable()));
+        }
     });
 }
 

@@ -578,3 +578,83 @@ bind = "127.0.0.1:0"
         "{response}"
     );
 }
+
+/// Sends one INVITE without Identity over UDP and returns the response.
+fn udp_invite(target: SocketAddr, branch: &str) -> String {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let local = socket.local_addr().unwrap();
+    let invite = format!(
+        "INVITE sip:+12025550101@127.0.0.1;user=phone SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK{branch}\r\n\
+         From: <sip:+12025550100@127.0.0.1;user=phone>;tag=r1\r\n\
+         To: <sip:+12025550101@127.0.0.1;user=phone>\r\n\
+         Call-ID: {branch}@127.0.0.1\r\n\
+         CSeq: 1 INVITE\r\n\
+         Max-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    socket.send_to(invite.as_bytes(), target).unwrap();
+    let mut buffer = [0u8; 8192];
+    let (n, _) = socket.recv_from(&mut buffer).unwrap();
+    String::from_utf8_lossy(&buffer[..n]).into_owned()
+}
+
+/// SIGHUP reloads the credentials; a reload that fails keeps the old ones.
+#[test]
+fn sighup_reloads_credentials() {
+    let demo = demo("reload-peer");
+    let dir = temp_dir("reload");
+    let pki = demo.dir.join("data/pki");
+    let config = |x5u: &str| {
+        format!(
+            "[[listener]]\ntransport = \"udp\"\nbind = \"127.0.0.1:0\"\nrole = \"sign\"\n\n\
+             [[listener]]\ntransport = \"tcp\"\nbind = \"127.0.0.1:0\"\nrole = \"sign\"\n\n\
+             [[credential]]\nname = \"demo\"\nkey = \"{}\"\nchain = \"{}\"\nx5u = \"{x5u}\"\ndefault = true\n\n\
+             [api]\nbind = \"127.0.0.1:0\"\n",
+            pki.join("subscriber.key.pem").display(),
+            pki.join("chain.pem").display(),
+        )
+    };
+    let path = dir.join("stird.toml");
+    std::fs::write(&path, config("https://cr.example.com/first.pem")).unwrap();
+    let server = start(&dir, &["--config", path.to_str().unwrap()]);
+    let first = udp_invite(server.sip_udp, "reload1");
+    assert!(
+        first.contains("info=<https://cr.example.com/first.pem>"),
+        "{first}"
+    );
+
+    std::fs::write(&path, config("https://cr.example.com/second.pem")).unwrap();
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    assert!(status.success());
+    let mut second = String::new();
+    for attempt in 0..50 {
+        second = udp_invite(server.sip_udp, &format!("reload2-{attempt}"));
+        if second.contains("second.pem") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        second.contains("info=<https://cr.example.com/second.pem>"),
+        "{second}"
+    );
+
+    // A broken file: the reload fails and the credentials in force stay.
+    std::fs::write(
+        &path,
+        "[[credential]]\nname = \"broken\"\nkey = \"/nonexistent\"\n",
+    )
+    .unwrap();
+    Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let third = udp_invite(server.sip_udp, "reload3");
+    assert!(
+        third.contains("info=<https://cr.example.com/second.pem>"),
+        "{third}"
+    );
+}

@@ -1,0 +1,123 @@
+//! `/metrics` in the Prometheus text exposition format: the signing
+//! credentials' days to expiry and whether their x5u URLs serve their chains,
+//! and the x5u cache's counters.
+//!
+//! TODO: the call counters, histograms and circuit-breaker states of the full
+//! operations interface.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use certstore::{CredentialStore, X5uCache};
+
+/// The last result of the published-chain check, by credential name: the x5u
+/// URL and whether it serves the credential's signer certificate.
+pub type Published = Arc<Mutex<BTreeMap<String, (String, bool)>>>;
+
+/// Renders the metrics at Unix time `now`.
+pub fn render(
+    credentials: &CredentialStore,
+    published: &Published,
+    cache: &X5uCache,
+    now: i64,
+) -> String {
+    let mut out = String::new();
+    let set = credentials.current();
+    out.push_str(
+        "# HELP stird_credential_days_to_expiry Days until the signing certificate's notAfter.\n",
+    );
+    out.push_str("# TYPE stird_credential_days_to_expiry gauge\n");
+    for credential in set.credentials() {
+        let _ = writeln!(
+            out,
+            "stird_credential_days_to_expiry{{credential=\"{}\"}} {}",
+            label(&credential.name),
+            credential.days_to_expiry(now)
+        );
+    }
+    out.push_str("# HELP stird_credential_x5u_serves_chain Whether the credential's x5u URL served its signer certificate at the last check (1) or not (0).\n");
+    out.push_str("# TYPE stird_credential_x5u_serves_chain gauge\n");
+    let results = match published.lock() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    for (name, (x5u, usable)) in &results {
+        let _ = writeln!(
+            out,
+            "stird_credential_x5u_serves_chain{{credential=\"{}\",x5u=\"{}\"}} {}",
+            label(name),
+            label(x5u),
+            u8::from(*usable)
+        );
+    }
+    let stats = cache.stats();
+    for (name, help, value) in [
+        (
+            "hits",
+            "Lookups served from memory while fresh.",
+            &stats.hits,
+        ),
+        (
+            "stale_hits",
+            "Lookups served from memory while a fetch refreshed the entry.",
+            &stats.stale_hits,
+        ),
+        (
+            "misses",
+            "Lookups that found nothing fresh in memory.",
+            &stats.misses,
+        ),
+        (
+            "negative_hits",
+            "Lookups answered from the negative cache.",
+            &stats.negative_hits,
+        ),
+        (
+            "fetches",
+            "Fetches from certificate repositories.",
+            &stats.fetches,
+        ),
+        (
+            "fetch_failures",
+            "Fetches that failed or served an unusable chain.",
+            &stats.fetch_failures,
+        ),
+        (
+            "disk_hits",
+            "Chains read back from the disk tier.",
+            &stats.disk_hits,
+        ),
+        (
+            "redis_hits",
+            "Chains read back from the Redis tier.",
+            &stats.redis_hits,
+        ),
+        (
+            "deadlines",
+            "Lookups that gave up at their deadline.",
+            &stats.deadlines,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP stird_x5u_cache_{name}_total {help}");
+        let _ = writeln!(out, "# TYPE stird_x5u_cache_{name}_total counter");
+        let _ = writeln!(
+            out,
+            "stird_x5u_cache_{name}_total {}",
+            value.load(Ordering::Relaxed)
+        );
+    }
+    out.push_str("# HELP stird_x5u_cache_entries Certificates in the memory tier.\n");
+    out.push_str("# TYPE stird_x5u_cache_entries gauge\n");
+    let _ = writeln!(out, "stird_x5u_cache_entries {}", cache.len());
+    out
+}
+
+/// Escapes a label value: backslash, double quote and newline.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
