@@ -474,3 +474,101 @@ async fn continue_policy_marks_failures() {
     );
     assert_eq!(header(&response, "P-Attestation-Indicator"), None);
 }
+
+/// P-Asserted-Identity, when present, is the calling number a PASSporT must
+/// match; From is not.
+#[tokio::test]
+async fn asserted_identity_supplies_orig() {
+    let dir = TempDir::new("redirect-pai");
+    let repository = Repository::start(&dir.0).await;
+    let x5u = repository.url("cr.test", "/chain.pem");
+    let signing = signing("pai", &x5u);
+    repository.route("/chain.pem", Route::ok(signing.pki.pem("chain.pem"), &[]));
+    let mut config = CacheConfig::default();
+    config.policy.allowed_ports.push(repository.address.port());
+    config
+        .policy
+        .allowed_networks
+        .push(("127.0.0.1".parse().unwrap(), 32));
+    let mut resolver = StaticResolver::new(false);
+    resolver.insert("cr.test", vec!["127.0.0.1".parse().unwrap()]);
+    let cache = X5uCache::builder(config)
+        .tls(tls_config(Some(&repository.tls_ca_file)).unwrap())
+        .resolver(Arc::new(resolver))
+        .trust(Arc::new(SharedTrust::new(signing.pki.trust(&["root.pem"]))))
+        .build()
+        .unwrap();
+    let services = Services {
+        auth: None,
+        certificates: Some(Arc::new(cache) as Arc<dyn CertificateSource>),
+        verify: VerifyPolicy {
+            options: Options::at(0),
+            require_identity: false,
+        },
+    };
+    let server = server(Role::Verify, services);
+    let identity_for = |orig: &str| {
+        signing
+            .auth
+            .sign(&service::SignRequest {
+                orig: orig.to_owned(),
+                dest: vec!["+12025550101".to_owned()],
+                trunk: None,
+                attest: None,
+                origid: None,
+                iat: now(),
+            })
+            .unwrap()
+            .identity
+    };
+    // From says +12025550111, P-Asserted-Identity +12025550100.
+    let headers = |identity: &str| {
+        format!(
+            "Identity: {identity}\r\nP-Asserted-Identity: <sip:+12025550100@carrier.example.org;user=phone>\r\n"
+        )
+    };
+    let from_111 = |bytes: Vec<u8>| {
+        text(&bytes).replace(
+            "From: <sip:+12025550100@192.0.2.10;user=phone>",
+            "From: \"Sales\" <sip:+12025550111@pbx.example.com;user=phone>",
+        )
+    };
+    let passed = server
+        .handle(
+            from_111(request(
+                "INVITE",
+                "z9hG4bKpai1",
+                &headers(&identity_for("+12025550100")),
+            ))
+            .as_bytes(),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    let passed = text(&passed.bytes);
+    assert_eq!(status(&passed), "SIP/2.0 302 Moved Temporarily", "{passed}");
+    assert_eq!(
+        header(&passed, "P-Asserted-Identity"),
+        Some("<sip:+12025550100;verstat=TN-Validation-Passed@carrier.example.org;user=phone>")
+    );
+    let failed = server
+        .handle(
+            from_111(request(
+                "INVITE",
+                "z9hG4bKpai2",
+                &headers(&identity_for("+12025550111")),
+            ))
+            .as_bytes(),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&text(&failed.bytes)),
+        "SIP/2.0 438 Invalid Identity Header"
+    );
+}

@@ -350,6 +350,18 @@ fn large_invite_over_tcp_is_signed() {
     );
     let output = sipp(&path, server.sip_tcp, "t1", &["-m", "1"]);
     assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+    // Receivers accept datagrams up to 65,535 bytes (RFC 3261 section 18.3):
+    // a 3 KB INVITE over UDP is handled too.
+    let path = verify_scenario(
+        &server.dir,
+        "udp-large-no-identity",
+        "+12025550100",
+        "+12025550101",
+        302,
+        3000,
+    );
+    let output = sipp(&path, server.sip_udp, "u1", &["-m", "1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
 }
 
 #[test]
