@@ -331,6 +331,7 @@ fn do_reload(
     let reloaded = match credentials.reload(&configs, now) {
         Ok(()) => {
             tracing::info!(%why, credentials = configs.len(), "credentials reloaded");
+            warn_expiring(&credentials.current(), now);
             true
         }
         Err(error) => {
@@ -383,6 +384,18 @@ fn spawn_published_check(
             table.insert(result.name, (result.x5u, result.published.is_usable()));
         }
     });
+}
+
+/// Days before a certificate's notAfter from which loads and reloads warn.
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+fn warn_expiring(set: &CredentialSet, now: i64) {
+    for credential in set.credentials() {
+        let days = credential.days_to_expiry(now);
+        if days < EXPIRY_WARNING_DAYS {
+            tracing::warn!(credential = %credential.name, days, "credential certificate expires soon");
+        }
+    }
 }
 
 fn base_of(path: &Path) -> &Path {
@@ -608,11 +621,8 @@ async fn production(path: &Path, http: Option<&str>) -> Result<Plan, InputError>
         for warning in &credential.warnings {
             tracing::warn!(credential = %credential.name, "{warning}");
         }
-        let days = credential.days_to_expiry(now);
-        if days < 30 {
-            tracing::warn!(credential = %credential.name, days, "credential certificate expires soon");
-        }
     }
+    warn_expiring(&set, now);
     let credentials = Arc::new(CredentialStore::new(set));
 
     let needs_verify = file.listener.iter().any(|l| l.role != "sign");
