@@ -572,3 +572,98 @@ async fn asserted_identity_supplies_orig() {
         "SIP/2.0 438 Invalid Identity Header"
     );
 }
+
+/// The INVITE an SBC sends its STI-AS in Sansay's published exchange, with an
+/// empty Identity header and a 10-digit NANP numbers: the 302 carries the
+/// Request-URI as Contact and our Identity, with the numbers in international
+/// form under the national rule.
+#[tokio::test]
+async fn sansay_sti_as_exchange() {
+    let text_file = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/messages/sansay-sti-as-302.txt"),
+    )
+    .unwrap();
+    // The request is the first message block of the file, between comments.
+    let request_text: String = text_file
+        .lines()
+        .skip_while(|line| !line.starts_with("INVITE"))
+        .take_while(|line| !line.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let request_text = format!("{}\r\n\r\n", request_text.trim_end());
+
+    let dir = TempDir::new("redirect-sansay");
+    let pki = Pki::build("1234", vec![]);
+    for name in ["subscriber.key.pem", "chain.pem"] {
+        std::fs::write(dir.0.join(name), pki.pem(name)).unwrap();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            dir.0.join("subscriber.key.pem"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    let config = CredentialConfig {
+        name: "sansay".into(),
+        key: dir.0.join("subscriber.key.pem"),
+        chain: dir.0.join("chain.pem"),
+        x5u: "https://cr.example.com/sti/1234.pem".into(),
+        attest_max: "A".into(),
+        attest_default: "A".into(),
+        numbers: vec![],
+        prefixes: vec![],
+        ranges: vec![],
+        trunks: vec![],
+        default: true,
+    };
+    let set = CredentialSet::load(&[config], now()).unwrap();
+    let numbers = NumberPolicy {
+        national: Some(passport::tn::NationalRule {
+            digits: 10,
+            country_code: "1".into(),
+        }),
+        ..NumberPolicy::default()
+    };
+    let auth = AuthService::new(Arc::new(CredentialStore::new(set)), numbers);
+    let mut policy = ListenerPolicy::new("sansay", Role::Auto);
+    policy.allow_sources = vec![("54.177.185.224".parse().unwrap(), 32)];
+    let server = RedirectServer::new(
+        policy,
+        Services {
+            auth: Some(auth),
+            ..no_services()
+        },
+    );
+    let sbc: SocketAddr = "54.177.185.224:5060".parse().unwrap();
+    let answer = server
+        .handle(request_text.as_bytes(), sbc, Transport::Udp, now())
+        .await
+        .unwrap();
+    let response = text(&answer.bytes);
+    assert_eq!(
+        status(&response),
+        "SIP/2.0 302 Moved Temporarily",
+        "{response}"
+    );
+    assert_eq!(
+        header(&response, "Contact"),
+        Some("<sip:8587542211@nss-staging.sansay.com:5060>")
+    );
+    assert_eq!(
+        header(&response, "Via"),
+        Some("SIP/2.0/UDP 54.177.185.224:5060;branch=z9hG4bK1sansay200rdb6")
+    );
+    assert_eq!(
+        header(&response, "Call-ID"),
+        Some("sti-as-41-0-356108330@172.31.23.116")
+    );
+    let identity = passport::IdentityHeader::parse(header(&response, "Identity").unwrap()).unwrap();
+    let decoded = passport::Decoded::from_identity(&identity).unwrap();
+    assert_eq!(decoded.payload["orig"]["tn"], "18587542200");
+    assert_eq!(decoded.payload["dest"]["tn"][0], "18587542211");
+    assert_eq!(answer.destination, sbc);
+}
