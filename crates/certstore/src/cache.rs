@@ -206,7 +206,7 @@ pub struct CacheStats {
     pub stale_hits: AtomicU64,
     /// Lookups that found nothing fresh in memory.
     pub misses: AtomicU64,
-    /// Lookups answered from the negative cache.
+    /// Lookups that got a remembered failure from the negative cache.
     pub negative_hits: AtomicU64,
     /// Fetches from the network started.
     pub fetches: AtomicU64,
@@ -486,7 +486,7 @@ impl X5uCache {
                     inner.stats.hits.fetch_add(1, Ordering::Relaxed);
                 } else {
                     inner.stats.stale_hits.fetch_add(1, Ordering::Relaxed);
-                    // The refresh runs on its own; this call is answered now.
+                    // The refresh runs on its own, and this call returns now.
                     let _ = self.start(x5u, &origin(&url), now, true);
                 }
                 return Ok(cached);
@@ -511,8 +511,8 @@ impl X5uCache {
                 Some(outcome) => outcome.clone(),
                 None => Err(self.deadline(x5u)),
             },
-            // The fetch task ended without an answer: it was cancelled with the
-            // runtime.
+            // The fetch task ended without a result, because it was cancelled
+            // with the runtime.
             Ok(Err(_)) => Err(self.deadline(x5u)),
             Err(_) => Err(self.deadline(x5u)),
         }
@@ -778,8 +778,8 @@ impl X5uCache {
                 error,
             }
         })?;
-        // A record is data from outside: its times are bounded like a fetch's, so
-        // whoever can write the disk or Redis cannot pin a chain for longer.
+        // A record is data from outside, so its times are bounded like a
+        // fetch's: write access to the disk or Redis cannot pin a chain longer.
         if record.fetched_at > now.saturating_add(RECORD_CLOCK_SKEW) {
             return Err(X5uError::NotCertificate {
                 url: x5u.to_owned(),
@@ -881,7 +881,7 @@ impl X5uCache {
         let mut state = lock(&state);
         let now = Instant::now();
         let interval = match state.open {
-            // A fetch that was already running when the circuit opened says
+            // A fetch that was already running when the circuit opened shows
             // nothing new about the host.
             Some((opened, _)) if started < opened => return,
             // A retry after the skip interval failed: skip twice as long.
@@ -931,8 +931,8 @@ impl X5uCache {
         };
         let max = usize::try_from(self.inner.config.memory_entries).unwrap_or(usize::MAX);
         let mut loaded = 0;
-        // One record at a time, so warm-up never holds more than one record
-        // beyond the entries it keeps.
+        // One record at a time, so warm-up keeps at most one record in memory
+        // beyond the entries it loads.
         for path in disk.record_paths(max).await {
             let Some(record) = disk.read_path(&path).await else {
                 continue;
@@ -956,8 +956,8 @@ impl X5uCache {
     }
 }
 
-/// The origin of an x5u URL, as the circuit breaker and the per-host cap count
-/// it: a failing port of a host does not stop fetches from its other ports.
+/// Returns the origin of an x5u URL, which the circuit breaker and the
+/// per-host cap count by, so a failing port does not stop the host's others.
 fn origin(url: &crate::x5u_policy::X5uUrl) -> String {
     format!("{}:{}", url.host, url.port)
 }

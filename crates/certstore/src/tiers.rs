@@ -171,7 +171,7 @@ pub const REDIS_BACKOFF: Duration = Duration::from_secs(10);
 
 /// The Redis tier, shared by several stird nodes. After a failed command it is
 /// skipped for [`REDIS_BACKOFF`], so a Redis that is down costs one timeout per
-/// interval rather than one per lookup; each change of state is logged once.
+/// interval rather than one per lookup. Each change of state is logged once.
 #[derive(Clone)]
 pub struct RedisTier {
     connection: redis::aio::ConnectionManager,
@@ -259,8 +259,8 @@ impl RedisTier {
                     || error.is_connection_dropped()
                     || error.is_connection_refusal()) =>
             {
-                // The server answered, with an error about the data (such as a
-                // key of another type): Redis itself is up.
+                // The server responded with an error about the data (such as a
+                // key of another type), so Redis itself is up.
                 return Err(format!("Redis GET: {error}"));
             }
             Ok(Err(error)) => {

@@ -90,7 +90,7 @@ pub struct ListenerPolicy {
     pub trunks: Vec<((IpAddr, u8), String)>,
     /// The header the calling number is taken from.
     pub orig: OrigSource,
-    /// A signing listener's answer to a call already signed.
+    /// A signing listener's treatment of a call already signed.
     pub existing_identity: ExistingIdentity,
 }
 
@@ -143,7 +143,7 @@ pub enum Transport {
 pub struct Outgoing {
     /// The response.
     pub bytes: Arc<Vec<u8>>,
-    /// The destination for a datagram; stream transports answer on the
+    /// The destination for a datagram. Stream transports respond on the
     /// connection the request came in on.
     pub destination: SocketAddr,
 }

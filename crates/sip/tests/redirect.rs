@@ -521,7 +521,7 @@ async fn asserted_identity_supplies_orig() {
             .unwrap()
             .identity
     };
-    // From says +12025550111, P-Asserted-Identity +12025550100.
+    // From carries +12025550111, P-Asserted-Identity +12025550100.
     let headers = |identity: &str| {
         format!(
             "Identity: {identity}\r\nP-Asserted-Identity: <sip:+12025550100@carrier.example.org;user=phone>\r\n"
@@ -573,10 +573,10 @@ async fn asserted_identity_supplies_orig() {
     );
 }
 
-/// The INVITE an SBC sends its STI-AS in Sansay's published exchange, with an
-/// empty Identity header and a 10-digit NANP numbers: the 302 carries the
-/// Request-URI as Contact and our Identity, with the numbers in international
-/// form under the national rule.
+/// Replays the INVITE an SBC sends its STI-AS in Sansay's published exchange,
+/// with an empty Identity header and 10-digit NANP numbers. The 302 carries the
+/// Request-URI as Contact and our Identity, whose numbers are international
+/// under the national rule.
 #[tokio::test]
 async fn sansay_sti_as_exchange() {
     let text_file = std::fs::read_to_string(

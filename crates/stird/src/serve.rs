@@ -354,7 +354,7 @@ fn do_reload(
 }
 
 /// Checks in the background that each credential's x5u URL serves its chain,
-/// logging each result; startup and reloads never wait for it.
+/// and logs each result. Startup and reloads do not wait for the check.
 ///
 /// The results also feed the `stird_credential_x5u_serves_chain` metric.
 fn spawn_published_check(
