@@ -3,7 +3,7 @@
 //! use an STI-AS or STI-VS through a redirect.
 //!
 //! A signing listener responds 302 with the original Request-URI as Contact and
-//! our Identity header. A verifying listener answers 302 with `verstat` in
+//! our Identity header. A verifying listener responds 302 with `verstat` in
 //! P-Asserted-Identity and the attestation and origid in P-Attestation-Indicator
 //! and P-Origination-ID, or with the failure response when its policy rejects. An
 //! `auto` listener verifies requests that carry an Identity header and signs
