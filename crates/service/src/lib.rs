@@ -20,6 +20,6 @@ pub use auth::{AuthService, SignError, SignRequest, Signed, random_uuid};
 
 pub use verdict::{SipResponse, Verstat, response_for};
 pub use verify::{
-    CertificateError, CertificateFuture, CertificateSource, Failure, SUPPORTED_PPT, Verdict,
-    VerifyPolicy, VerifyRequest, verify_request,
+    CertificateError, CertificateFuture, CertificateSource, Failure, MappedSource, SUPPORTED_PPT,
+    Verdict, VerifyPolicy, VerifyRequest, verify_request,
 };

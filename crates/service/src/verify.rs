@@ -65,6 +65,74 @@ impl CertificateSource for X5uCache {
     }
 }
 
+/// The agnostic source: certificates exchanged out of band, from an x5u map,
+/// validated like fetched ones; URLs the map does not hold go to the
+/// self-managing cache when one is given.
+pub struct MappedSource {
+    map: certstore::X5uMap,
+    trust: Arc<certstore::SharedTrust>,
+    fallback: Option<X5uCache>,
+    /// Validated chains by URL, reused while the trust generation holds.
+    validated: std::sync::Mutex<std::collections::HashMap<String, Arc<TrustedCert>>>,
+}
+
+impl MappedSource {
+    /// Serves `map` validated under `trust`, with `fallback` for other URLs.
+    pub fn new(
+        map: certstore::X5uMap,
+        trust: Arc<certstore::SharedTrust>,
+        fallback: Option<X5uCache>,
+    ) -> Self {
+        MappedSource {
+            map,
+            trust,
+            fallback,
+            validated: std::sync::Mutex::default(),
+        }
+    }
+
+    fn mapped(&self, x5u: &str, at: i64) -> Option<Result<Arc<TrustedCert>, CertificateError>> {
+        let chain = self.map.chain(x5u)?;
+        let trust = self.trust.current();
+        let mut validated = match self.validated.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(cert) = validated.get(x5u)
+            && cert.generation == trust.generation()
+        {
+            return Some(
+                cert.check_at(at)
+                    .map(|()| Arc::clone(cert))
+                    .map_err(|error| CertificateError::Unsupported(error.to_string())),
+            );
+        }
+        let result = TrustedCert::from_chain(x5u, chain.as_ref().clone(), Some(&trust), at)
+            .map(Arc::new)
+            .map_err(|error| CertificateError::Unsupported(error.to_string()));
+        if let Ok(cert) = &result {
+            validated.insert(x5u.to_owned(), Arc::clone(cert));
+        }
+        Some(result)
+    }
+}
+
+impl CertificateSource for MappedSource {
+    fn certificate_for<'a>(&'a self, x5u: &'a str, at: i64) -> CertificateFuture<'a> {
+        Box::pin(async move {
+            if let Some(result) = self.mapped(x5u, at) {
+                return result;
+            }
+            match &self.fallback {
+                Some(cache) => cache.certificate_for(x5u, at).await,
+                None => Err(CertificateError::Unavailable(format!(
+                    "x5u {x5u} is not in the x5u map"
+                ))),
+            }
+        })
+    }
+}
+
 /// Parts of a SIP or HTTP request that verification uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyRequest {

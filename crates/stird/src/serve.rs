@@ -38,15 +38,17 @@ pub struct Args {
     /// else ~/.local/share/stird].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Demo SIP address, for UDP and TCP; port 0 picks a free one.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5060")]
-    sip: String,
+    /// Demo SIP address, for UDP and TCP, 127.0.0.1:5060 by default; port 0
+    /// picks a free one.
+    #[arg(long, value_name = "ADDR", conflicts_with = "config")]
+    sip: Option<String>,
     /// HTTP address for /healthz and /readyz; port 0 picks a free one.
     #[arg(long, value_name = "ADDR")]
     http: Option<String>,
-    /// Demo certificate repository address; port 0 picks a free one.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
-    repository: String,
+    /// Demo certificate repository address, 127.0.0.1:8443 by default; port 0
+    /// picks a free one.
+    #[arg(long, value_name = "ADDR", conflicts_with = "config")]
+    repository: Option<String>,
     /// Log filter, such as info, debug or stird=debug.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
@@ -80,6 +82,8 @@ struct Plan {
     fetch: (certstore::CacheConfig, Arc<rustls::ClientConfig>),
     reload: Reload,
     repository: Option<(TcpListener, tokio_rustls::TlsAcceptor, Bytes)>,
+    /// The demo's data directory.
+    data_dir: Option<PathBuf>,
 }
 
 /// How to load credentials and trust again on SIGHUP or a file change.
@@ -107,12 +111,16 @@ pub fn check_config(path: &Path) -> Result<Outcome, InputError> {
     let plan = runtime.block_on(production(path, None))?;
     say!("{}: valid", path.display());
     for listener in &plan.listeners {
+        let role = match listener.policy.role {
+            Role::Sign => "sign",
+            Role::Verify => "verify",
+            Role::Auto => "auto",
+        };
         say!(
-            "listener {}: {} {} role {:?}",
+            "listener {}: {} {} role {role}",
             listener.policy.name,
             listener.transport,
-            listener.bind,
-            listener.policy.role
+            listener.bind
         );
     }
     let set = plan.credentials.current();
@@ -198,6 +206,9 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
         }
     }
 
+    if let Some(dir) = &plan.data_dir {
+        bound.push(format!("data {}", dir.display()));
+    }
     let ready = Arc::new(AtomicBool::new(false));
     let api = TcpListener::bind(plan.api)
         .await
@@ -330,7 +341,11 @@ fn do_reload(
     };
     let reloaded = match credentials.reload(&configs, now) {
         Ok(()) => {
-            tracing::info!(%why, credentials = configs.len(), "credentials reloaded");
+            tracing::info!(
+                %why,
+                credentials = configs.len(),
+                "credentials reloaded; changes to listeners, [x5u], [cache] and [profile] take effect at the next start"
+            );
             warn_expiring(&credentials.current(), now);
             true
         }
@@ -398,11 +413,12 @@ fn warn_expiring(set: &CredentialSet, now: i64) {
     }
 }
 
-fn base_of(path: &Path) -> &Path {
+pub(crate) fn base_of(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new("."))
 }
 
-fn load_trust(table: &serve_config::TrustTable, base: &Path) -> Result<Trust, String> {
+/// Loads the `[trust]` table's anchors and CRLs, paths taken from `base`.
+pub(crate) fn load_trust(table: &serve_config::TrustTable, base: &Path) -> Result<Trust, String> {
     let resolve = |paths: &[PathBuf]| -> Vec<PathBuf> {
         paths
             .iter()
@@ -680,9 +696,25 @@ async fn production(path: &Path, http: Option<&str>) -> Result<Plan, InputError>
         });
     }
     let api = serve_config::socket_address("api bind", http.unwrap_or(&file.api.bind))?;
+    // Certificates exchanged out of band come from the [x5u.files] map; other
+    // URLs are fetched.
+    let map = certstore::X5uMap::from_config_file(path).map_err(|e| InputError(e.to_string()))?;
+    let certificates: Arc<dyn CertificateSource> = if map.is_empty() {
+        Arc::new(cache.clone())
+    } else {
+        tracing::info!(urls = map.len(), "x5u map loaded");
+        Arc::new(service::MappedSource::new(
+            map,
+            Arc::clone(&trust),
+            Some(cache.clone()),
+        ))
+    };
+    if trust.current().crls.is_none() && needs_verify {
+        tracing::warn!("no CRLs are configured in [trust]: revocation is not checked");
+    }
     let services = Services {
         auth: Some(AuthService::new(Arc::clone(&credentials), numbers.clone())),
-        certificates: Some(Arc::new(cache.clone()) as Arc<dyn CertificateSource>),
+        certificates: Some(certificates),
         verify: verify_policy(&file.profile, numbers),
     };
     Ok(Plan {
@@ -695,6 +727,7 @@ async fn production(path: &Path, http: Option<&str>) -> Result<Plan, InputError>
         fetch: (settings.cache, fetch_tls),
         reload: Reload::Config(path.to_owned()),
         repository: None,
+        data_dir: None,
     })
 }
 
@@ -746,7 +779,10 @@ async fn demo(args: &Args) -> Result<Plan, InputError> {
 
     // The repository first: the x5u URL and the fetch policy follow its real
     // address.
-    let repository_address = serve_config::socket_address("--repository", &args.repository)?;
+    let repository_address = serve_config::socket_address(
+        "--repository",
+        args.repository.as_deref().unwrap_or("127.0.0.1:8443"),
+    )?;
     let repository = TcpListener::bind(repository_address)
         .await
         .map_err(|e| format!("cannot bind the demo repository {repository_address}: {e}"))?;
@@ -811,7 +847,8 @@ async fn demo(args: &Args) -> Result<Plan, InputError> {
     ));
     let (cache, tls) = build_cache(&settings, &trust)?;
 
-    let sip = serve_config::socket_address("--sip", &args.sip)?;
+    let sip =
+        serve_config::socket_address("--sip", args.sip.as_deref().unwrap_or("127.0.0.1:5060"))?;
     let (udp, tcp) = bind_pair(sip).await?;
     let sip = udp.local_addr().map_err(|e| e.to_string())?;
     let numbers = NumberPolicy {
@@ -851,6 +888,7 @@ async fn demo(args: &Args) -> Result<Plan, InputError> {
         fetch: (settings.cache, tls),
         reload: Reload::Demo(configs),
         repository: Some((repository, acceptor, chain)),
+        data_dir: Some(dir),
     })
 }
 

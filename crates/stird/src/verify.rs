@@ -78,7 +78,21 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
         ),
         None => None,
     };
-    let trust = load_trust(&args.trust, &args.crls)?.map(|t| Arc::new(SharedTrust::new(t)));
+    let mut trust = load_trust(&args.trust, &args.crls)?;
+    // Without trust flags, the [trust] table of --config applies.
+    if trust.is_none()
+        && let Some(config) = &args.config
+    {
+        let file = crate::serve_config::read(config)?;
+        let table = &file.trust;
+        if !table.ca_files.is_empty() || !table.ca_dirs.is_empty() {
+            trust = Some(crate::serve::load_trust(
+                table,
+                crate::serve::base_of(config),
+            )?);
+        }
+    }
+    let trust = trust.map(|t| Arc::new(SharedTrust::new(t)));
     let anchored = trust.is_some();
     // Local chains (a certificate file, or an x5u map for certificates
     // exchanged out of band) are the agnostic model. Without them the x5u URL

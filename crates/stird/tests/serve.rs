@@ -670,3 +670,52 @@ fn sighup_reloads_credentials() {
         "{third}"
     );
 }
+
+/// Certificates exchanged out of band: a verifying listener whose `[x5u.files]`
+/// map names the chain of an x5u that is never fetched.
+#[test]
+fn x5u_map_serves_verification() {
+    let demo = demo("map-peer");
+    let dir = temp_dir("map");
+    let pki = demo.dir.join("data/pki");
+    let x5u = "https://127.0.0.2:8443/sti/1234.pem";
+    let config = format!(
+        "[[listener]]\ntransport = \"udp\"\nbind = \"127.0.0.1:0\"\nrole = \"verify\"\n\n\
+         [[listener]]\ntransport = \"tcp\"\nbind = \"127.0.0.1:0\"\nrole = \"verify\"\n\n\
+         [trust]\nca_files = [\"{}\"]\n\n[x5u.files]\n\"{x5u}\" = \"{}\"\n\n[api]\nbind = \"127.0.0.1:0\"\n",
+        pki.join("root.pem").display(),
+        pki.join("chain.pem").display(),
+    );
+    std::fs::write(dir.join("stird.toml"), config).unwrap();
+    let server = start(
+        &dir,
+        &["--config", dir.join("stird.toml").to_str().unwrap()],
+    );
+    let identity = sign(
+        &demo,
+        &pki.join("subscriber.key.pem"),
+        x5u,
+        "+12025550100",
+        "+12025550101",
+        now(),
+    );
+    let path = verify_scenario(&dir, "mapped", "+12025550100", "+12025550101", 302, 0);
+    let output = sipp(
+        &path,
+        server.sip_udp,
+        "u1",
+        &["-m", "1", "-key", "identity", &identity],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+    // A map entry whose file is missing is a configuration error.
+    std::fs::write(
+        dir.join("bad-map.toml"),
+        "[[listener]]\ntransport = \"udp\"\nbind = \"127.0.0.1:0\"\nrole = \"verify\"\n\n[trust]\nca_files = [\"/nonexistent/root.pem\"]\n\n[x5u.files]\n\"https://a.example/x.pem\" = \"missing.pem\"\n",
+    )
+    .unwrap();
+    let bad = stird()
+        .args(["check-config", dir.join("bad-map.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
