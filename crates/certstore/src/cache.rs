@@ -477,6 +477,8 @@ impl X5uCache {
             url: x5u.to_owned(),
             error: error.into(),
         })?;
+        // Every spelling of one URL shares one entry and one fetch.
+        let x5u = url.key.as_str();
 
         if let Some(cached) = inner.memory.get(x5u) {
             let fresh = now < cached.info.lifetime.expires_at;

@@ -48,6 +48,10 @@ pub struct X5uUrl {
     pub host: String,
     /// The port, 443 when the URL names none.
     pub port: u16,
+    /// The URL in normal form (scheme and host in lower case, no default port,
+    /// IPv4 literals in dotted decimal, no trailing dot): spellings of one URL
+    /// share one cache entry and one fetch.
+    pub key: String,
 }
 
 /// Reason an x5u URL or address is rejected. Verifiers respond 436 Bad Identity
@@ -192,10 +196,16 @@ pub fn check_url(url: &str, policy: &X5uPolicy) -> Result<X5uUrl, X5uPolicyError
     {
         return Err(host_rejected());
     }
+    let mut normal = parsed.clone();
+    if parsed.host_str().is_some_and(|h| h.ends_with('.')) {
+        // The host was checked above; a failure here leaves the dot in place.
+        let _ = normal.set_host(Some(&host));
+    }
     Ok(X5uUrl {
         url: url.to_owned(),
         host,
         port,
+        key: normal.to_string(),
     })
 }
 

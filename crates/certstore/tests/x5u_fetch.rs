@@ -912,3 +912,19 @@ async fn warm_up_fetches_a_list() {
     cache.get(&setup.url("/second.pem"), now()).await.unwrap();
     assert_eq!(setup.repository.hits("/second.pem"), 1);
 }
+
+#[tokio::test]
+async fn spellings_of_one_url_share_a_fetch() {
+    let setup = setup("spellings").await;
+    let cache = setup.cache();
+    let port = setup.repository.address.port();
+    for url in [
+        format!("https://cr.test:{port}/chain.pem"),
+        format!("HTTPS://CR.TEST:{port}/chain.pem"),
+        format!("https://cr.test.:{port}/chain.pem"),
+        format!("https://cr.test:0{port}/chain.pem"),
+    ] {
+        cache.get(&url, now()).await.unwrap();
+    }
+    assert_eq!(setup.repository.hits("/chain.pem"), 1);
+}

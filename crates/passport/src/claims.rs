@@ -203,6 +203,30 @@ pub struct Claims {
     pub other: Map<String, Value>,
 }
 
+/// Maximum length of `origid`, in bytes. A UUID takes 36.
+pub const MAX_ORIGID_LEN: usize = 128;
+
+/// Checks an `origid`: not empty, at most [`MAX_ORIGID_LEN`] bytes, and printable
+/// ASCII only, since verifiers copy it into SIP headers (P-Origination-ID), where
+/// a control character could end the header or the message.
+pub fn check_origid(origid: &str) -> Result<(), Error> {
+    if origid.is_empty() {
+        return Err(Error::EmptyOrigid);
+    }
+    if origid.len() > MAX_ORIGID_LEN || !origid.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return Err(Error::InvalidOrigid {
+            found: origid
+                .chars()
+                .take(40)
+                .collect::<String>()
+                .escape_debug()
+                .to_string(),
+            length: origid.len(),
+        });
+    }
+    Ok(())
+}
+
 impl Claims {
     /// Builds the claims of a base PASSporT (RFC 8225): `orig`, `dest` and `iat`.
     pub fn new(orig: Orig, dest: Dest, iat: i64) -> Claims {
@@ -246,9 +270,7 @@ impl Claims {
                 }
                 "origid" => {
                     let origid = string(value, "origid")?;
-                    if origid.is_empty() {
-                        return Err(Error::EmptyOrigid);
-                    }
+                    check_origid(origid)?;
                     claims.origid = Some(origid.to_owned());
                 }
                 "crn" => claims.crn = Some(string(value, "crn")?.to_owned()),

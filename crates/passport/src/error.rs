@@ -209,6 +209,10 @@ pub enum Error {
     InvalidAttest { found: String },
     #[error("origid is empty; RFC 8588 section 5 requires an opaque identifier, normally a UUID")]
     EmptyOrigid,
+    #[error(
+        "origid '{found}' ({length} bytes) is not an identifier: at most 128 printable ASCII characters without spaces, normally a UUID"
+    )]
+    InvalidOrigid { found: String, length: usize },
     #[error("{claim} '{value}' is not a telephone number: {reason}")]
     InvalidTn {
         claim: &'static str,
@@ -296,6 +300,7 @@ impl Error {
             | MemberType { .. }
             | InvalidAttest { .. }
             | EmptyOrigid
+            | InvalidOrigid { .. }
             | InvalidTn { .. }
             | NonCanonicalTn { .. } => Check::Claims,
             MissingX5u | X5uMismatch { .. } => Check::InfoX5u,

@@ -278,8 +278,7 @@ fn check_signable(ppt: Option<&str>, claims: &Claims) -> Result<(), Error> {
                     name: "origid",
                 });
             }
-            Some("") => return Err(Error::EmptyOrigid),
-            Some(_) => {}
+            Some(origid) => crate::claims::check_origid(origid)?,
         }
     }
     Ok(())

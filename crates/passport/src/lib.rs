@@ -49,7 +49,10 @@ mod key;
 pub mod tn;
 mod verify;
 
-pub use claims::{Attestation, Claims, Dest, Div, Header, Orig, PPT_DIV, PPT_SHAKEN, Rph};
+pub use claims::{
+    Attestation, Claims, Dest, Div, Header, MAX_ORIGID_LEN, Orig, PPT_DIV, PPT_SHAKEN, Rph,
+    check_origid,
+};
 pub use error::{Base64Error, Check, Error, Segment};
 pub use identity::{IdentityHeader, ParamValue, Token, find_identity_values};
 pub use jws::{CompactValues, Decoded, protected_header_json, sign, sign_identity};

@@ -144,3 +144,26 @@ fn each_header_member_tampered_fails() {
     assert_eq!(tamper(0, "alg", json!("ES384")).check(), Check::Algorithm);
     assert_eq!(tamper(0, "ppt", json!("div")).check(), Check::Algorithm);
 }
+
+/// Verifiers copy origid into a SIP header, so one that could end the header
+/// line is refused when signing and when decoding.
+#[test]
+fn origid_must_be_printable() {
+    let key = passport::SigningKey::from_pem_or_der(include_bytes!("data/signer.key.pem")).unwrap();
+    for origid in ["abc\r\nX-Injected: yes", "a b", &"x".repeat(129)] {
+        let mut claims = claims(1_796_396_400);
+        claims.origid = Some(origid.to_owned());
+        let error = passport::sign(
+            &key,
+            "https://cr.example.com/a.pem",
+            Some("shaken"),
+            &claims,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, passport::Error::InvalidOrigid { .. }),
+            "{error}"
+        );
+    }
+    assert!(passport::check_origid("8d7c1b5e-2f3a-4c6d-9e0f-1a2b3c4d5e6f").is_ok());
+}

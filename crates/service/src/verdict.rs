@@ -133,6 +133,7 @@ pub fn response_for(error: &Error) -> SipResponse {
         | MemberType { .. }
         | InvalidAttest { .. }
         | EmptyOrigid
+        | InvalidOrigid { .. }
         | InvalidTn { .. }
         | NonCanonicalTn { .. }
         | MissingX5u

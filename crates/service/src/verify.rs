@@ -192,7 +192,13 @@ pub async fn verify_request(
     policy: &VerifyPolicy,
 ) -> Verdict {
     let mut furthest: Option<Failure> = None;
-    for value in &request.identities {
+    // Beyond this many, Identity headers are ignored: each may point at
+    // another repository, and one request must not start unbounded fetches.
+    for value in request
+        .identities
+        .iter()
+        .take(passport::MAX_IDENTITY_HEADERS)
+    {
         let failure = match verify_one(value, request, certificates, &policy.options).await {
             Outcome::Skipped => continue,
             Outcome::Passed(verified) => {

@@ -10,8 +10,8 @@
 //! the others.
 //!
 //! Retransmitted INVITEs get the identical response from a table of recent
-//! transactions (keyed by Via branch, sent-by and method, entries expiring
-//! after 32 seconds, RFC 3261 section 17.2.1), the ACK of a 302 is absorbed, and
+//! transactions (keyed by source address, Via sent-by and branch, entries
+//! expiring after 32 seconds, RFC 3261 section 17.2.1), the ACK of a 302 is absorbed, and
 //! a CANCEL of an INVITE still being processed makes it end with 487.
 
 use std::net::{IpAddr, SocketAddr};
@@ -24,7 +24,7 @@ use service::{
     verify_request,
 };
 
-use crate::verstat::with_verstat;
+use crate::verstat::{first_value, with_verstat};
 use crate::{Message, ParseError, Request, check_request, parse, parse_cseq, parse_via};
 
 /// The job of a listener.
@@ -168,8 +168,9 @@ const KNOWN_METHODS: [&str; 10] = [
 /// Lifetime of a transaction entry: 64 times T1 of RFC 3261 section 17.
 pub const TRANSACTION_LIFETIME: Duration = Duration::from_secs(32);
 
-/// Most transactions remembered at once.
-pub const MAX_TRANSACTIONS: u64 = 200_000;
+/// Bytes of responses the transaction table keeps at once; the oldest entries
+/// go first when it is full.
+pub const MAX_TRANSACTION_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Log lines about rejected requests written per second and listener; the
 /// rest are counted and the count is added to the next line written.
@@ -178,7 +179,7 @@ pub const LOG_LINES_PER_SECOND: u64 = 20;
 /// Rate limit for log lines about rejected requests, so a flood of bad calls
 /// cannot flood the log.
 #[derive(Debug, Default)]
-struct LogLimiter {
+pub(crate) struct LogLimiter {
     second: std::sync::atomic::AtomicU64,
     written: std::sync::atomic::AtomicU64,
     suppressed: std::sync::atomic::AtomicU64,
@@ -187,7 +188,7 @@ struct LogLimiter {
 impl LogLimiter {
     /// Returns the number of lines suppressed since the last one written when
     /// this line may be written, or `None` when it must be dropped.
-    fn allow(&self) -> Option<u64> {
+    pub(crate) fn allow(&self) -> Option<u64> {
         use std::sync::atomic::Ordering::Relaxed;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -222,7 +223,9 @@ pub struct RedirectServer {
     policy: ListenerPolicy,
     services: Services,
     log_limit: LogLimiter,
-    transactions: moka::sync::Cache<String, Arc<Mutex<TxState>>>,
+    /// Keyed by the SHA-256 of the transaction's identifiers, so a key costs
+    /// 32 bytes whatever the request carries.
+    transactions: moka::sync::Cache<[u8; 32], Arc<Mutex<TxState>>>,
 }
 
 impl std::fmt::Debug for RedirectServer {
@@ -270,7 +273,17 @@ impl RedirectServer {
             services,
             log_limit: LogLimiter::default(),
             transactions: moka::sync::Cache::builder()
-                .max_capacity(MAX_TRANSACTIONS)
+                .max_capacity(MAX_TRANSACTION_BYTES)
+                .weigher(|_key: &[u8; 32], state: &Arc<Mutex<TxState>>| {
+                    // A completed entry weighs its response; a pending one,
+                    // the key and the state.
+                    match &*lock(state) {
+                        TxState::Completed(bytes) => {
+                            u32::try_from(bytes.len() + 96).unwrap_or(u32::MAX)
+                        }
+                        TxState::Pending { .. } => 96,
+                    }
+                })
                 .time_to_live(TRANSACTION_LIFETIME)
                 .build(),
         }
@@ -366,17 +379,20 @@ impl RedirectServer {
     /// Returns the key of the INVITE transaction a request belongs to (RFC 3261 section
     /// 17.2.3): the top Via's branch and sent-by, or for a branch without the
     /// magic cookie, Call-ID, CSeq number and From tag.
-    fn transaction_key(request: &Request<'_>) -> Option<String> {
+    fn transaction_key(request: &Request<'_>, source: SocketAddr) -> Option<[u8; 32]> {
         let via_value = request.headers.get("Via")?.unfolded();
         let vias = parse_via(&via_value).ok()?;
         let top = vias.first()?;
-        let sent_by = format!(
-            "{}:{}",
+        // The source address is part of the key: another host cannot claim a
+        // transaction by copying its branch and sent-by.
+        let mut material = format!(
+            "{}|{}:{}|",
+            source.ip(),
             top.host.to_ascii_lowercase(),
             top.port.unwrap_or(0)
         );
         match top.branch {
-            Some(branch) if branch.starts_with("z9hG4bK") => Some(format!("{branch}|{sent_by}")),
+            Some(branch) if branch.starts_with("z9hG4bK") => material.push_str(branch),
             _ => {
                 let call_id = header(request, "Call-ID")?;
                 let (number, _) = parse_cseq(header(request, "CSeq")?.as_str()).ok()?;
@@ -386,9 +402,13 @@ impl RedirectServer {
                     .find_map(|p| p.trim().strip_prefix("tag="))
                     .unwrap_or_default()
                     .to_owned();
-                Some(format!("{call_id}|{number}|{tag}|{sent_by}"))
+                material.push_str(&format!("{call_id}|{number}|{tag}"));
             }
         }
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        Some(key)
     }
 
     async fn invite(
@@ -398,12 +418,12 @@ impl RedirectServer {
         transport: Transport,
         now: i64,
     ) -> Option<Outgoing> {
-        let key = Self::transaction_key(request);
+        let key = Self::transaction_key(request, source);
         let state = match &key {
             Some(key) => {
                 let entry = self
                     .transactions
-                    .entry(key.clone())
+                    .entry(*key)
                     .or_insert_with(|| Arc::new(Mutex::new(TxState::Pending { cancelled: false })));
                 if !entry.is_fresh() {
                     // A retransmission.
@@ -427,7 +447,7 @@ impl RedirectServer {
 
         let (code, reason, headers) = self.decide(request, source, now).await;
         let mut outgoing = self.respond(request, code, reason, &headers, source, transport)?;
-        if let Some(state) = state {
+        if let (Some(state), Some(key)) = (state, key) {
             let mut guard = lock(&state);
             if matches!(*guard, TxState::Pending { cancelled: true }) {
                 drop(guard);
@@ -436,6 +456,9 @@ impl RedirectServer {
                 guard = lock(&state);
             }
             *guard = TxState::Completed(Arc::clone(&outgoing.bytes));
+            drop(guard);
+            // Inserted again so that the table weighs the response it now keeps.
+            self.transactions.insert(key, state);
         }
         Some(outgoing)
     }
@@ -446,7 +469,7 @@ impl RedirectServer {
         source: SocketAddr,
         transport: Transport,
     ) -> Option<Outgoing> {
-        let found = Self::transaction_key(request)
+        let found = Self::transaction_key(request, source)
             .and_then(|key| self.transactions.get(&key))
             .map(|state| {
                 let mut guard = lock(&state);
@@ -497,7 +520,7 @@ impl RedirectServer {
         if self.policy.orig == OrigSource::AssertedThenFrom
             && let Some(value) = header(request, "P-Asserted-Identity")
         {
-            return Some(("P-Asserted-Identity", value));
+            return Some(("P-Asserted-Identity", first_value(&value).to_owned()));
         }
         header(request, "From").map(|value| ("From", value))
     }
@@ -635,10 +658,17 @@ impl RedirectServer {
         }
         let verstat = verdict.verstat.as_str();
         let mut headers = vec![("Contact", format!("<{}>", request.uri))];
+        // Only the first identity of a list is kept: a second one could carry
+        // an upstream verstat past ours.
         let asserted = match &orig {
             Some(("From", value)) => with_verstat(&without_header_params(value), verstat),
-            Some((_, value)) => with_verstat(value, verstat),
-            None => format!("<{};verstat={verstat}>", request.uri),
+            Some((_, value)) if plausible_identity(first_value(value)) => {
+                with_verstat(first_value(value), verstat)
+            }
+            _ => match header(request, "From") {
+                Some(from) => with_verstat(&without_header_params(&from), verstat),
+                None => format!("<{};verstat={verstat}>", request.uri),
+            },
         };
         headers.push(("P-Asserted-Identity", asserted));
         if self.policy.verstat_in_from
@@ -650,7 +680,11 @@ impl RedirectServer {
             if let Some(attestation) = verdict.attestation {
                 headers.push(("P-Attestation-Indicator", attestation.to_string()));
             }
-            if let Some(origid) = &verdict.origid {
+            if let Some(origid) = verdict
+                .origid
+                .as_ref()
+                .filter(|origid| passport::check_origid(origid).is_ok())
+            {
                 headers.push(("P-Origination-ID", origid.clone()));
             }
         }
@@ -691,6 +725,10 @@ impl RedirectServer {
                 "cseq" => "CSeq",
                 _ => continue,
             };
+            if value.chars().any(|c| c.is_control() && c != '\t') {
+                // A value with a bare CR or LF cannot be copied safely.
+                return None;
+            }
             copied.push((canonical, value.trim().to_owned()));
         }
         for needed in ["Via", "From", "To", "Call-ID", "CSeq"] {
@@ -755,7 +793,7 @@ impl RedirectServer {
         out.push_str(&format!("Call-ID: {}\r\n", header(request, "Call-ID")?));
         out.push_str(&format!("CSeq: {}\r\n", header(request, "CSeq")?));
         for (name, value) in extra {
-            out.push_str(&format!("{name}: {value}\r\n"));
+            out.push_str(&format!("{name}: {}\r\n", header_safe(value)));
         }
         out.push_str(concat!("Server: stird/", env!("CARGO_PKG_VERSION"), "\r\n"));
         out.push_str("Content-Length: 0\r\n\r\n");
@@ -766,9 +804,38 @@ impl RedirectServer {
     }
 }
 
-/// Returns the first value of a header, unfolded.
+/// Returns the first value of a header, unfolded, with control characters
+/// replaced by spaces.
 fn header(request: &Request<'_>, name: &str) -> Option<String> {
-    request.headers.get(name).map(|h| h.unfolded().into_owned())
+    request
+        .headers
+        .get(name)
+        .map(|h| header_safe(&h.unfolded()).into_owned())
+}
+
+/// Replaces control characters (CR and LF among them) by spaces, so that no
+/// value taken from a request or a PASSporT can end a header line or the
+/// header section of a response.
+fn header_safe(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        value
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        value.into()
+    }
+}
+
+/// Returns true when a P-Asserted-Identity value holds one sip, sips or tel URI
+/// in a well-formed name-addr or addr-spec; otherwise From is used instead.
+fn plausible_identity(value: &str) -> bool {
+    let uri = passport::tn::addr_spec(value).to_ascii_lowercase();
+    let scheme = uri.starts_with("sip:") || uri.starts_with("sips:") || uri.starts_with("tel:");
+    let opens = value.matches('<').count();
+    let closes = value.matches('>').count();
+    scheme && opens <= 1 && opens == closes && !uri.contains(['<', '>', '"', ' '])
 }
 
 /// Drops the header parameters (such as the From tag) of a name-addr, keeping

@@ -17,7 +17,7 @@ pub fn with_verstat(value: &str, verstat: &str) -> String {
                 "{}{}{}",
                 trimmed.get(..start).unwrap_or_default(),
                 uri_with_verstat(uri, verstat),
-                trimmed.get(end..).unwrap_or_default()
+                without_verstat_params(trimmed.get(end..).unwrap_or_default())
             )
         }
         None => {
@@ -25,7 +25,11 @@ pub fn with_verstat(value: &str, verstat: &str) -> String {
             // header (RFC 3261 section 20.10), so the URI is rewritten inside
             // brackets and those parameters kept after it.
             let (uri, header_params) = split_bare(trimmed);
-            format!("<{}>{}", uri_with_verstat(uri, verstat), header_params)
+            format!(
+                "<{}>{}",
+                uri_with_verstat(uri, verstat),
+                without_verstat_params(header_params)
+            )
         }
     }
 }
@@ -101,7 +105,8 @@ fn uri_with_verstat(uri: &str, verstat: &str) -> String {
             }
             out.push_str(";verstat=");
             out.push_str(verstat);
-            out.push_str(uri.get(at..).unwrap_or_default());
+            // A verstat among the URI parameters after the host goes too.
+            out.push_str(&without_verstat_params(uri.get(at..).unwrap_or_default()));
             out
         }
         // No user part, as in an anonymous URI: a URI parameter instead.
@@ -117,6 +122,36 @@ fn uri_with_verstat(uri: &str, verstat: &str) -> String {
             out
         }
     }
+}
+
+/// Drops `verstat` parameters from text of the form `head;param;param`, keeping
+/// the head and the other parameters.
+fn without_verstat_params(text: &str) -> String {
+    let mut parts = text.split(';');
+    let mut out = parts.next().unwrap_or_default().to_owned();
+    for param in parts.filter(|p| !is_verstat(p)) {
+        out.push(';');
+        out.push_str(param);
+    }
+    out
+}
+
+/// Returns the first entry of a header value that may list several, separated
+/// by commas outside quotes and angle brackets (RFC 3261 section 7.3.1).
+pub fn first_value(value: &str) -> &str {
+    let (mut quoted, mut escaped, mut bracketed) = (false, false, false);
+    for (index, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => bracketed = true,
+            '>' if !quoted => bracketed = false,
+            ',' if !quoted && !bracketed => return value.get(..index).unwrap_or(value).trim(),
+            _ => {}
+        }
+    }
+    value.trim()
 }
 
 fn is_verstat(param: &str) -> bool {
@@ -170,6 +205,39 @@ mod tests {
                 "TN-Validation-Failed"
             ),
             "<tel:+12025550100;verstat=TN-Validation-Failed>"
+        );
+    }
+
+    #[test]
+    fn verstat_removed_everywhere() {
+        assert_eq!(
+            with_verstat(
+                "<sip:+12025550100@x;verstat=TN-Validation-Passed>",
+                "No-TN-Validation"
+            ),
+            "<sip:+12025550100;verstat=No-TN-Validation@x>"
+        );
+        assert_eq!(
+            with_verstat(
+                "<sip:+12025550100@x>;verstat=TN-Validation-Passed",
+                "No-TN-Validation"
+            ),
+            "<sip:+12025550100;verstat=No-TN-Validation@x>"
+        );
+        assert_eq!(
+            with_verstat(
+                "sip:+12025550100@x;verstat=TN-Validation-Passed",
+                "No-TN-Validation"
+            ),
+            "<sip:+12025550100;verstat=No-TN-Validation@x>"
+        );
+        assert_eq!(
+            super::first_value("<sip:a@x>, <tel:+1;verstat=TN-Validation-Passed>"),
+            "<sip:a@x>"
+        );
+        assert_eq!(
+            super::first_value("\"a, b\" <sip:a@x>"),
+            "\"a, b\" <sip:a@x>"
         );
     }
 

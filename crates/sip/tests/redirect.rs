@@ -298,6 +298,14 @@ async fn signing_302_is_repeated_for_retransmissions() {
         .await
         .unwrap();
     assert_eq!(first.bytes, again.bytes);
+    // The same branch from another address is another transaction: it gets a
+    // response of its own, not the first caller's.
+    let elsewhere: SocketAddr = "127.0.0.2:5070".parse().unwrap();
+    let other = server
+        .handle(&invite, elsewhere, Transport::Udp, now())
+        .await
+        .unwrap();
+    assert_ne!(first.bytes, other.bytes);
     // CANCEL of a completed transaction: 200, and the 302 remains.
     let cancel = server
         .handle(
