@@ -92,6 +92,96 @@ pub struct ListenerPolicy {
     pub orig: OrigSource,
     /// A signing listener's treatment of a call already signed.
     pub existing_identity: ExistingIdentity,
+    /// INVITEs accepted per second from all sources; `None` for no limit.
+    pub rate_limit: Option<u32>,
+    /// INVITEs accepted per second from one source address.
+    pub rate_limit_per_source: Option<u32>,
+    /// What an INVITE over the limits gets.
+    pub on_overload: OnOverload,
+}
+
+/// The treatment of an INVITE over a listener's rate limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnOverload {
+    /// 503 Service Unavailable with Retry-After.
+    Reject,
+    /// For a verifying listener, 302 with No-TN-Validation and no verification,
+    /// so the call is not delayed; signing listeners still reject.
+    Pass,
+}
+
+/// Seconds a 503 for overload asks the client to wait (Retry-After).
+pub const RETRY_AFTER: u32 = 1;
+
+/// A token bucket of `rate` tokens a second, holding at most one second's worth.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl Bucket {
+    fn full(rate: u32) -> Self {
+        Bucket {
+            tokens: f64::from(rate),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn take(&mut self, rate: u32) -> bool {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * f64::from(rate);
+        self.tokens = (self.tokens + refill).min(f64::from(rate));
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The rate limits' state: one bucket for the listener, one per source.
+#[derive(Debug)]
+struct Limiter {
+    global: Mutex<Option<Bucket>>,
+    sources: moka::sync::Cache<IpAddr, Arc<Mutex<Bucket>>>,
+    overloaded: std::sync::atomic::AtomicBool,
+}
+
+impl Limiter {
+    fn new() -> Self {
+        Limiter {
+            global: Mutex::new(None),
+            // A source idle for a minute starts again with a full bucket.
+            sources: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(60))
+                .build(),
+            overloaded: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Takes a token from the source's bucket and the global one; returns
+    /// false when either is empty.
+    fn admit(&self, policy: &ListenerPolicy, source: IpAddr) -> bool {
+        if let Some(rate) = policy.rate_limit_per_source.filter(|&r| r > 0) {
+            let bucket = self
+                .sources
+                .get_with(source, || Arc::new(Mutex::new(Bucket::full(rate))));
+            if !lock(&bucket).take(rate) {
+                return false;
+            }
+        }
+        if let Some(rate) = policy.rate_limit.filter(|&r| r > 0) {
+            let mut global = lock(&self.global);
+            if !global.get_or_insert_with(|| Bucket::full(rate)).take(rate) {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 impl ListenerPolicy {
@@ -112,6 +202,9 @@ impl ListenerPolicy {
             trunks: Vec::new(),
             orig: OrigSource::AssertedThenFrom,
             existing_identity: ExistingIdentity::Add,
+            rate_limit: None,
+            rate_limit_per_source: None,
+            on_overload: OnOverload::Reject,
         }
     }
 }
@@ -223,6 +316,7 @@ pub struct RedirectServer {
     policy: ListenerPolicy,
     services: Services,
     log_limit: LogLimiter,
+    limiter: Limiter,
     /// Keyed by the SHA-256 of the transaction's identifiers, so a key costs
     /// 32 bytes whatever the request carries.
     transactions: moka::sync::Cache<[u8; 32], Arc<Mutex<TxState>>>,
@@ -272,6 +366,7 @@ impl RedirectServer {
             policy,
             services,
             log_limit: LogLimiter::default(),
+            limiter: Limiter::new(),
             transactions: moka::sync::Cache::builder()
                 .max_capacity(MAX_TRANSACTION_BYTES)
                 .weigher(|_key: &[u8; 32], state: &Arc<Mutex<TxState>>| {
@@ -352,6 +447,10 @@ impl RedirectServer {
             return self.respond(&request, 403, "Forbidden", &[], source, transport);
         }
 
+        if request.method == "INVITE" && !self.admitted(source) {
+            return self.overloaded(&request, source, transport);
+        }
+
         match request.method {
             "INVITE" => self.invite(&request, source, transport, now).await,
             "ACK" => None,
@@ -374,6 +473,50 @@ impl RedirectServer {
             ),
             _ => self.respond(&request, 501, "Not Implemented", &[], source, transport),
         }
+    }
+
+    /// Applies the rate limits, logging each change between under and over.
+    fn admitted(&self, source: SocketAddr) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let admitted = self.limiter.admit(&self.policy, source.ip());
+        let was_overloaded = self.limiter.overloaded.swap(!admitted, Relaxed);
+        if !admitted && !was_overloaded {
+            tracing::warn!(listener = %self.policy.name, %source, "INVITEs over the rate limit; the excess is shed");
+        } else if admitted && was_overloaded {
+            tracing::info!(listener = %self.policy.name, "INVITEs back under the rate limit");
+        }
+        admitted
+    }
+
+    /// Answers an INVITE over the rate limits: 503 with Retry-After, or for a
+    /// verifying listener that passes overload, 302 with No-TN-Validation.
+    fn overloaded(
+        &self,
+        request: &Request<'_>,
+        source: SocketAddr,
+        transport: Transport,
+    ) -> Option<Outgoing> {
+        if self.policy.on_overload == OnOverload::Pass && self.policy.role == Role::Verify {
+            let orig = self.orig(request);
+            let verdict = Verdict {
+                verstat: Verstat::NoTnValidation,
+                attestation: None,
+                origid: None,
+                failure: None,
+                warnings: Vec::new(),
+            };
+            let call_id = header(request, "Call-ID").unwrap_or_default();
+            let (code, reason, headers) = self.verdict_response(request, orig, &verdict, &call_id);
+            return self.respond(request, code, reason, &headers, source, transport);
+        }
+        self.respond(
+            request,
+            503,
+            "Service Unavailable",
+            &[("Retry-After", RETRY_AFTER.to_string())],
+            source,
+            transport,
+        )
     }
 
     /// Returns the key of the INVITE transaction a request belongs to (RFC 3261 section

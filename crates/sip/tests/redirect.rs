@@ -675,3 +675,76 @@ async fn sansay_sti_as_exchange() {
     assert_eq!(decoded.payload["dest"]["tn"][0], "18587542211");
     assert_eq!(answer.destination, sbc);
 }
+
+/// INVITEs over a listener's rate limit get 503 with Retry-After, or, on a
+/// verifying listener that passes overload, a 302 with No-TN-Validation.
+#[tokio::test]
+async fn rate_limits_shed_the_excess() {
+    let mut policy = ListenerPolicy::new("limited", Role::Verify);
+    policy.rate_limit_per_source = Some(5);
+    let server = RedirectServer::new(policy, no_services());
+    let mut statuses = Vec::new();
+    for i in 0..20 {
+        let answer = server
+            .handle(
+                &request("INVITE", &format!("z9hG4bKrl{i}"), ""),
+                source(),
+                Transport::Udp,
+                now(),
+            )
+            .await
+            .unwrap();
+        statuses.push(status(&text(&answer.bytes)).to_owned());
+        if i == 19 {
+            let last = text(&answer.bytes);
+            assert_eq!(header(&last, "Retry-After"), Some("1"));
+        }
+    }
+    let shed = statuses
+        .iter()
+        .filter(|s| *s == "SIP/2.0 503 Service Unavailable")
+        .count();
+    // A full bucket admits 5 at once; a sixth may refill while the loop runs.
+    assert!((14..=15).contains(&shed), "{statuses:?}");
+    // OPTIONS is not limited.
+    let options = server
+        .handle(
+            &request("OPTIONS", "z9hG4bKrlo", ""),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status(&text(&options.bytes)), "SIP/2.0 200 OK");
+
+    let mut policy = ListenerPolicy::new("passing", Role::Verify);
+    policy.rate_limit = Some(1);
+    policy.on_overload = sip::redirect::OnOverload::Pass;
+    let server = RedirectServer::new(policy, no_services());
+    let _first = server
+        .handle(
+            &request("INVITE", "z9hG4bKp0", ""),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await;
+    let passed = server
+        .handle(
+            &request("INVITE", "z9hG4bKp1", ""),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    let passed = text(&passed.bytes);
+    assert_eq!(status(&passed), "SIP/2.0 302 Moved Temporarily");
+    assert!(
+        header(&passed, "P-Asserted-Identity")
+            .unwrap()
+            .contains("verstat=No-TN-Validation"),
+        "{passed}"
+    );
+}

@@ -565,6 +565,18 @@ fn listener_policy(table: &ListenerTable, index: usize) -> Result<ListenerPolicy
         "from" => OrigSource::From,
         other => return Err(format!("{} = '{other}': use pai or from", key("orig"))),
     };
+    policy.rate_limit = table.rate_limit;
+    policy.rate_limit_per_source = table.rate_limit_per_source;
+    policy.on_overload = match table.on_overload.as_str() {
+        "reject" => sip::redirect::OnOverload::Reject,
+        "pass" => sip::redirect::OnOverload::Pass,
+        other => {
+            return Err(format!(
+                "{} = '{other}': use reject or pass",
+                key("on_overload")
+            ));
+        }
+    };
     policy.existing_identity = match table.existing_identity.as_str() {
         "add" => ExistingIdentity::Add,
         "replace" => ExistingIdentity::Replace,

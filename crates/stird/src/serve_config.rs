@@ -71,6 +71,14 @@ pub struct ListenerTable {
     /// `add`, `replace` or `keep`.
     #[serde(default = "add")]
     pub existing_identity: String,
+    /// INVITEs accepted per second from all sources; no limit by default.
+    pub rate_limit: Option<u32>,
+    /// INVITEs accepted per second from one source address.
+    pub rate_limit_per_source: Option<u32>,
+    /// `reject` (503 with Retry-After) or `pass` (a verifying listener answers
+    /// 302 with No-TN-Validation without verifying).
+    #[serde(default = "reject")]
+    pub on_overload: String,
     /// The TLS certificate chain of a `tls` listener (PEM).
     pub tls_cert: Option<PathBuf>,
     /// Its private key (PEM).
