@@ -110,6 +110,13 @@ pub enum OnOverload {
     Pass,
 }
 
+/// Verified PASSporTs remembered for replay detection.
+pub const REPLAY_ENTRIES: u64 = 200_000;
+
+/// How long a verified PASSporT is remembered: twice the default freshness
+/// window, so a copy is caught for as long as its iat would pass.
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(2 * passport::DEFAULT_FRESHNESS as u64);
+
 /// Seconds a 503 for overload asks the client to wait (Retry-After).
 pub const RETRY_AFTER: u32 = 1;
 
@@ -317,6 +324,9 @@ pub struct RedirectServer {
     services: Services,
     log_limit: LogLimiter,
     limiter: Limiter,
+    /// Call-IDs of recently verified PASSporTs, by signature, kept for twice
+    /// the default freshness window.
+    replays: moka::sync::Cache<Arc<str>, Arc<str>>,
     /// Keyed by the SHA-256 of the transaction's identifiers, so a key costs
     /// 32 bytes whatever the request carries.
     transactions: moka::sync::Cache<[u8; 32], Arc<Mutex<TxState>>>,
@@ -367,6 +377,10 @@ impl RedirectServer {
             services,
             log_limit: LogLimiter::default(),
             limiter: Limiter::new(),
+            replays: moka::sync::Cache::builder()
+                .max_capacity(REPLAY_ENTRIES)
+                .time_to_live(REPLAY_WINDOW)
+                .build(),
             transactions: moka::sync::Cache::builder()
                 .max_capacity(MAX_TRANSACTION_BYTES)
                 .weigher(|_key: &[u8; 32], state: &Arc<Mutex<TxState>>| {
@@ -770,7 +784,53 @@ impl RedirectServer {
         policy.options.now = now;
         policy.require_identity = self.policy.require_identity;
         let verdict = verify_request(&verify_request_value, certificates.as_ref(), &policy).await;
-        self.verdict_response(request, orig, &verdict, &call_id)
+        let mut response = self.verdict_response(request, orig, &verdict, &call_id);
+        if verdict.verstat == Verstat::TnValidationPassed
+            && self.replayed(&verify_request_value.identities, &call_id)
+        {
+            response.2.push((
+                "Warning",
+                warning_value(
+                    "this PASSporT was verified for another call within its freshness window",
+                ),
+            ));
+        }
+        response
+    }
+
+    /// Records the signatures of a verified request's PASSporTs and reports
+    /// whether one of them was verified before for another Call-ID: a PASSporT
+    /// copied from a call into others, which its signature does not prevent
+    /// within the freshness window.
+    fn replayed(&self, identities: &[String], call_id: &str) -> bool {
+        let mut replayed = false;
+        for identity in identities.iter().take(passport::MAX_IDENTITY_HEADERS) {
+            let token = identity.split(';').next().unwrap_or_default();
+            let Some((_, signature)) = token.rsplit_once('.') else {
+                continue;
+            };
+            if signature.is_empty() {
+                continue;
+            }
+            let key: Arc<str> = Arc::from(signature);
+            if let Some(first) = self.replays.get(&key)
+                && first.as_ref() != call_id
+            {
+                replayed = true;
+                if let Some(suppressed) = self.log_limit.allow() {
+                    tracing::warn!(
+                        listener = %self.policy.name,
+                        %call_id,
+                        first_call_id = %first,
+                        suppressed,
+                        "PASSporT replayed: verified before for another call"
+                    );
+                }
+                continue;
+            }
+            self.replays.insert(key, Arc::from(call_id));
+        }
+        replayed
     }
 
     fn verdict_response(

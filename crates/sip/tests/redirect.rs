@@ -432,6 +432,23 @@ async fn cancel_ends_a_pending_invite_with_487() {
     );
     assert_eq!(header(&response, "P-Attestation-Indicator"), Some("A"));
     assert_eq!(repository.hits("/slow.pem"), 1);
+    // The cancelled INVITE was verified too, under another Call-ID: this one
+    // carries a copy of its PASSporT, which is flagged.
+    assert!(
+        header(&response, "Warning").is_some_and(|w| w.contains("verified for another call")),
+        "{response}"
+    );
+    // The call the PASSporT was first verified for is not flagged.
+    let again = server
+        .handle(
+            &request("INVITE", "z9hG4bKp1", &format!("Identity: {identity}\r\n")),
+            "127.0.0.3:5070".parse().unwrap(),
+            Transport::Udp,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(header(&text(&again.bytes), "Warning"), None);
 }
 
 #[tokio::test]
