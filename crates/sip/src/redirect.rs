@@ -10,9 +10,9 @@
 //! the others.
 //!
 //! Retransmitted INVITEs get the identical response from a table of recent
-//! transactions (keyed by source address, Via sent-by and branch, entries
-//! expiring after 32 seconds, RFC 3261 section 17.2.1), the ACK of a 302 is absorbed, and
-//! a CANCEL of an INVITE still being processed makes it end with 487.
+//! transactions, keyed by source address, Via sent-by and branch, whose entries
+//! expire after 32 seconds (RFC 3261 section 17.2.1). The ACK of a 302 is
+//! absorbed. A CANCEL of an INVITE still being processed makes it end with 487.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -96,7 +96,7 @@ pub struct ListenerPolicy {
     pub rate_limit: Option<u32>,
     /// INVITEs accepted per second from one source address.
     pub rate_limit_per_source: Option<u32>,
-    /// What an INVITE over the limits gets.
+    /// The treatment of an INVITE over the limits.
     pub on_overload: OnOverload,
 }
 
@@ -117,7 +117,7 @@ pub const REPLAY_ENTRIES: u64 = 200_000;
 /// window, so a copy is caught for as long as its iat would pass.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(2 * passport::DEFAULT_FRESHNESS as u64);
 
-/// Seconds a 503 for overload asks the client to wait (Retry-After).
+/// Seconds a 503 for overload tells the client to wait (Retry-After).
 pub const RETRY_AFTER: u32 = 1;
 
 /// A token bucket of `rate` tokens a second, holding at most one second's worth.
@@ -502,8 +502,8 @@ impl RedirectServer {
         admitted
     }
 
-    /// Answers an INVITE over the rate limits: 503 with Retry-After, or for a
-    /// verifying listener that passes overload, 302 with No-TN-Validation.
+    /// Responds to an INVITE over the rate limits: 503 with Retry-After, or for
+    /// a verifying listener that passes overload, 302 with No-TN-Validation.
     fn overloaded(
         &self,
         request: &Request<'_>,
@@ -1031,7 +1031,7 @@ fn header_safe(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Returns true when a P-Asserted-Identity value holds one sip, sips or tel URI
+/// Returns true when a P-Asserted-Identity value contains one sip, sips or tel URI
 /// in a well-formed name-addr or addr-spec; otherwise From is used instead.
 fn plausible_identity(value: &str) -> bool {
     let uri = passport::tn::addr_spec(value).to_ascii_lowercase();

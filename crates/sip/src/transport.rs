@@ -169,7 +169,7 @@ pub async fn serve_stream(
     }
 }
 
-/// What every connection of a listener shares.
+/// The state every connection of a listener shares.
 struct Shared {
     server: Arc<RedirectServer>,
     limits: Limits,
