@@ -381,7 +381,11 @@ impl RedirectServer {
                 .max_capacity(REPLAY_ENTRIES)
                 .time_to_live(REPLAY_WINDOW)
                 .build(),
+            // Least-recently-used eviction admits every new transaction when
+            // the table is full, so a retransmission under load still finds
+            // the response sent before.
             transactions: moka::sync::Cache::builder()
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .max_capacity(MAX_TRANSACTION_BYTES)
                 .weigher(|_key: &[u8; 32], state: &Arc<Mutex<TxState>>| {
                     // A completed entry weighs its response; a pending one,
