@@ -327,7 +327,7 @@ fn classify_v6(address: Ipv6Addr) -> AddressClass {
         // outside 2000::/3, the only range allocated for global unicast.
         AddressClass::Reserved
     } else if first == 0x2002 || (first == 0x2001 && segments.get(1).is_some_and(|&s| s < 0x0200)) {
-        // 6to4 and Teredo embed IPv4 addresses of any kind, and 2001::/23 holds
+        // 6to4 and Teredo embed IPv4 addresses of any kind, and 2001::/23 contains
         // the IETF protocol assignments: benchmarking (2001:2::/48), ORCHID
         // (2001:10::/28, 2001:20::/28) and others (RFC 6890).
         AddressClass::Reserved

@@ -874,7 +874,7 @@ async fn stale_entry_served_while_refreshing() {
     let first = cache.get(&url, now()).await.unwrap();
 
     // Past the 24-hour lifetime but within the stale window: the old entry
-    // answers at once, and a fetch refreshes it in the background.
+    // is returned at once, and a fetch refreshes it in the background.
     let later = now() + 86_400 + 60;
     let stale = cache.lookup(&url, later).await.unwrap();
     assert!(Arc::ptr_eq(&first, &stale.cert));
@@ -908,7 +908,7 @@ async fn warm_up_fetches_a_list() {
     ];
     assert_eq!(cache.warm_up(&urls, now()).await, 2);
     assert_eq!(cache.len(), 2);
-    // Warm entries answer without another request.
+    // Warm entries are served without another request.
     cache.get(&setup.url("/second.pem"), now()).await.unwrap();
     assert_eq!(setup.repository.hits("/second.pem"), 1);
 }

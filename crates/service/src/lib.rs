@@ -7,7 +7,7 @@
 //!
 //! [`verify_request`] is async only for its certificate step: the
 //! [`CertificateSource`] of the self-managing model is [`certstore::X5uCache`],
-//! whose cache hits answer without waiting.
+//! whose cache hits return without waiting.
 //!
 //! [`AuthService`] signs: it picks the credential by calling number or trunk,
 //! caps the attestation by the credential's policy, and signs once.

@@ -117,7 +117,7 @@ pub const REPLAY_ENTRIES: u64 = 200_000;
 /// window, so a copy is caught for as long as its iat would pass.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(2 * passport::DEFAULT_FRESHNESS as u64);
 
-/// Seconds a 503 for overload tells the client to wait (Retry-After).
+/// Seconds a 503 for overload sets in Retry-After for the client to wait.
 pub const RETRY_AFTER: u32 = 1;
 
 /// A token bucket of `rate` tokens a second, holding at most one second's worth.

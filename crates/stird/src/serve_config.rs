@@ -75,7 +75,7 @@ pub struct ListenerTable {
     pub rate_limit: Option<u32>,
     /// INVITEs accepted per second from one source address.
     pub rate_limit_per_source: Option<u32>,
-    /// `reject` (503 with Retry-After) or `pass` (a verifying listener answers
+    /// `reject` (503 with Retry-After) or `pass` (a verifying listener responds
     /// 302 with No-TN-Validation without verifying).
     #[serde(default = "reject")]
     pub on_overload: String,

@@ -188,7 +188,7 @@ pub fn run(args: &Args) -> Result<Outcome, InputError> {
     Ok(Outcome::Valid)
 }
 
-/// Names the signer's certificate and says how far it was checked.
+/// Prints the signer's certificate and how far it was checked.
 fn print_certificate_line(signer: Option<&str>, anchored: bool) {
     let Some(signer) = signer else {
         return;

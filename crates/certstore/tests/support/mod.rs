@@ -3,7 +3,7 @@
 //!
 //! Responses are written by hand, byte by byte, so a test can serve what no
 //! well-behaved HTTP server would: a body that trickles, one that never ends, a
-//! redirect loop, a connection that never answers.
+//! redirect loop, a connection that never responds.
 
 #![allow(dead_code)]
 
@@ -156,7 +156,7 @@ impl Repository {
         }
     }
 
-    /// Sets what `path` answers.
+    /// Sets the response of `path`.
     pub fn route(&self, path: &str, route: Route) {
         self.routes
             .lock()
