@@ -67,6 +67,7 @@ pub const MAX_HEADERS: usize = 256;
 /// for Rich Call Data.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 
+pub mod proxy;
 pub mod redirect;
 pub mod transport;
 mod verstat;

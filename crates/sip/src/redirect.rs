@@ -98,7 +98,14 @@ pub struct ListenerPolicy {
     pub rate_limit_per_source: Option<u32>,
     /// The treatment of an INVITE over the limits.
     pub on_overload: OnOverload,
+    /// Verifications in progress at once, most of them waiting for a
+    /// certificate fetch when the limit is reached; an INVITE beyond it is
+    /// treated as over the rate limits.
+    pub max_pending: usize,
 }
+
+/// The default of [`ListenerPolicy::max_pending`].
+pub const MAX_PENDING_VERIFICATIONS: usize = 2_000;
 
 /// The treatment of an INVITE over a listener's rate limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +219,7 @@ impl ListenerPolicy {
             rate_limit: None,
             rate_limit_per_source: None,
             on_overload: OnOverload::Reject,
+            max_pending: MAX_PENDING_VERIFICATIONS,
         }
     }
 }
@@ -312,24 +320,78 @@ impl LogLimiter {
     }
 }
 
+/// The state of an INVITE transaction.
 #[derive(Debug)]
-enum TxState {
+pub(crate) enum TxState {
+    /// Being signed or verified.
     Pending { cancelled: bool },
+    /// Answered by this server with the response kept.
     Completed(Arc<Vec<u8>>),
+    /// Forwarded by the proxy, which sends the same bytes again for a
+    /// retransmission.
+    Forwarded(Arc<crate::proxy::Forward>),
+}
+
+/// The outcome of signing or verifying an INVITE: a 302 and the headers that
+/// carry the result, or a final response that ends the call.
+#[derive(Debug, Clone)]
+pub(crate) struct Decision {
+    pub(crate) code: u16,
+    pub(crate) reason: &'static str,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    /// The verification status, for a verifying decision.
+    pub(crate) verstat: Option<Verstat>,
+}
+
+impl Decision {
+    fn new(code: u16, reason: &'static str, headers: Vec<(&'static str, String)>) -> Self {
+        Decision {
+            code,
+            reason,
+            headers,
+            verstat: None,
+        }
+    }
+}
+
+/// Counters of a listener, for metrics.
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    /// INVITEs over the rate limits.
+    pub shed_rate: std::sync::atomic::AtomicU64,
+    /// INVITEs refused because too many verifications were in progress.
+    pub shed_pending: std::sync::atomic::AtomicU64,
+    /// Requests forwarded by a proxy over UDP.
+    pub forwarded_udp: std::sync::atomic::AtomicU64,
+    /// Requests forwarded by a proxy over TCP.
+    pub forwarded_tcp: std::sync::atomic::AtomicU64,
+    /// Requests a proxy sent over TCP because of their size, where UDP was
+    /// the transport asked for.
+    pub large_over_tcp: std::sync::atomic::AtomicU64,
+    /// Responses a proxy relayed towards the caller.
+    pub responses_relayed: std::sync::atomic::AtomicU64,
+    /// Responses a proxy dropped: not for it, or undeliverable.
+    pub responses_dropped: std::sync::atomic::AtomicU64,
+    /// Requests a proxy could not forward.
+    pub forward_failures: std::sync::atomic::AtomicU64,
 }
 
 /// The stateless redirect server of one listener.
 pub struct RedirectServer {
     policy: ListenerPolicy,
     services: Services,
-    log_limit: LogLimiter,
+    pub(crate) log_limit: LogLimiter,
     limiter: Limiter,
+    /// Verifications in progress.
+    pending: Arc<tokio::sync::Semaphore>,
+    pending_full: std::sync::atomic::AtomicBool,
+    pub(crate) stats: ListenerStats,
     /// Call-IDs of recently verified PASSporTs, by signature, kept for twice
     /// the default freshness window.
     replays: moka::sync::Cache<Arc<str>, Arc<str>>,
     /// Keyed by the SHA-256 of the transaction's identifiers, so a key costs
     /// 32 bytes whatever the request carries.
-    transactions: moka::sync::Cache<[u8; 32], Arc<Mutex<TxState>>>,
+    pub(crate) transactions: moka::sync::Cache<[u8; 32], Arc<Mutex<TxState>>>,
 }
 
 impl std::fmt::Debug for RedirectServer {
@@ -340,14 +402,14 @@ impl std::fmt::Debug for RedirectServer {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match mutex.lock() {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
     }
 }
 
-fn network_contains(network: &(IpAddr, u8), address: IpAddr) -> bool {
+pub(crate) fn network_contains(network: &(IpAddr, u8), address: IpAddr) -> bool {
     let address = match address {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
         v4 => v4,
@@ -373,6 +435,9 @@ impl RedirectServer {
     /// Builds the server of a listener.
     pub fn new(policy: ListenerPolicy, services: Services) -> Self {
         RedirectServer {
+            pending: Arc::new(tokio::sync::Semaphore::new(policy.max_pending.max(1))),
+            pending_full: std::sync::atomic::AtomicBool::new(false),
+            stats: ListenerStats::default(),
             policy,
             services,
             log_limit: LogLimiter::default(),
@@ -394,6 +459,9 @@ impl RedirectServer {
                         TxState::Completed(bytes) => {
                             u32::try_from(bytes.len() + 96).unwrap_or(u32::MAX)
                         }
+                        TxState::Forwarded(forward) => {
+                            u32::try_from(forward.bytes.len() + 160).unwrap_or(u32::MAX)
+                        }
                         TxState::Pending { .. } => 96,
                     }
                 })
@@ -405,6 +473,11 @@ impl RedirectServer {
     /// Returns the listener's policy.
     pub fn policy(&self) -> &ListenerPolicy {
         &self.policy
+    }
+
+    /// Returns the listener's counters.
+    pub fn stats(&self) -> &ListenerStats {
+        &self.stats
     }
 
     /// Handles one message received from `source`, and returns the response to
@@ -425,44 +498,8 @@ impl RedirectServer {
             // for it.
             return None;
         };
-        if let Err(error) = check_request(&request) {
-            if let Some(suppressed) = self.log_limit.allow() {
-                tracing::warn!(
-                    listener = %self.policy.name,
-                    %source,
-                    call_id = header(&request, "Call-ID").unwrap_or_default(),
-                    error = %error,
-                    suppressed,
-                    "malformed request rejected"
-                );
-            }
-            let warning = warning_value(&error.detail);
-            return self.respond(
-                &request,
-                error.status(),
-                status_reason(error.status()),
-                &[("Warning", warning)],
-                source,
-                transport,
-            );
-        }
-
-        if !self
-            .policy
-            .allow_sources
-            .iter()
-            .any(|network| network_contains(network, source.ip()))
-        {
-            if let Some(suppressed) = self.log_limit.allow() {
-                tracing::warn!(
-                    listener = %self.policy.name,
-                    %source,
-                    call_id = header(&request, "Call-ID").unwrap_or_default(),
-                    suppressed,
-                    "request from a source outside the listener's allow list rejected with 403"
-                );
-            }
-            return self.respond(&request, 403, "Forbidden", &[], source, transport);
+        if let Err(reply) = self.screen(&request, source, transport, None) {
+            return reply;
         }
 
         if request.method == "INVITE" && !self.admitted(source) {
@@ -493,10 +530,66 @@ impl RedirectServer {
         }
     }
 
+    /// Checks the header fields a stateless server relies on and the allow
+    /// list, where `also_allowed` is a further address a proxy's next hop
+    /// sends from. Returns the response for a request that fails.
+    pub(crate) fn screen(
+        &self,
+        request: &Request<'_>,
+        source: SocketAddr,
+        transport: Transport,
+        also_allowed: Option<IpAddr>,
+    ) -> Result<(), Option<Outgoing>> {
+        if let Err(error) = check_request(request) {
+            if let Some(suppressed) = self.log_limit.allow() {
+                tracing::warn!(
+                    listener = %self.policy.name,
+                    %source,
+                    call_id = header(request, "Call-ID").unwrap_or_default(),
+                    error = %error,
+                    suppressed,
+                    "malformed request rejected"
+                );
+            }
+            let warning = warning_value(&error.detail);
+            return Err(self.respond(
+                request,
+                error.status(),
+                status_reason(error.status()),
+                &[("Warning", warning)],
+                source,
+                transport,
+            ));
+        }
+
+        if also_allowed != Some(source.ip())
+            && !self
+                .policy
+                .allow_sources
+                .iter()
+                .any(|network| network_contains(network, source.ip()))
+        {
+            if let Some(suppressed) = self.log_limit.allow() {
+                tracing::warn!(
+                    listener = %self.policy.name,
+                    %source,
+                    call_id = header(request, "Call-ID").unwrap_or_default(),
+                    suppressed,
+                    "request from a source outside the listener's allow list rejected with 403"
+                );
+            }
+            return Err(self.respond(request, 403, "Forbidden", &[], source, transport));
+        }
+        Ok(())
+    }
+
     /// Applies the rate limits, logging each change between under and over.
-    fn admitted(&self, source: SocketAddr) -> bool {
+    pub(crate) fn admitted(&self, source: SocketAddr) -> bool {
         use std::sync::atomic::Ordering::Relaxed;
         let admitted = self.limiter.admit(&self.policy, source.ip());
+        if !admitted {
+            self.stats.shed_rate.fetch_add(1, Relaxed);
+        }
         let was_overloaded = self.limiter.overloaded.swap(!admitted, Relaxed);
         if !admitted && !was_overloaded {
             tracing::warn!(listener = %self.policy.name, %source, "INVITEs over the rate limit; the excess is shed");
@@ -506,14 +599,39 @@ impl RedirectServer {
         admitted
     }
 
-    /// Responds to an INVITE over the rate limits: 503 with Retry-After, or for
-    /// a verifying listener that passes overload, 302 with No-TN-Validation.
+    /// Responds to an INVITE over the rate limits with its [`Self::overload_decision`].
     fn overloaded(
         &self,
         request: &Request<'_>,
         source: SocketAddr,
         transport: Transport,
     ) -> Option<Outgoing> {
+        let decision = self.overload_decision(request);
+        self.respond_decision(request, &decision, source, transport)
+    }
+
+    /// Builds the response a decision gives.
+    pub(crate) fn respond_decision(
+        &self,
+        request: &Request<'_>,
+        decision: &Decision,
+        source: SocketAddr,
+        transport: Transport,
+    ) -> Option<Outgoing> {
+        self.respond(
+            request,
+            decision.code,
+            decision.reason,
+            &decision.headers,
+            source,
+            transport,
+        )
+    }
+
+    /// The treatment of an INVITE over the limits: 503 with Retry-After, or
+    /// for a verifying listener that passes overload, the result of a call
+    /// with No-TN-Validation.
+    pub(crate) fn overload_decision(&self, request: &Request<'_>) -> Decision {
         if self.policy.on_overload == OnOverload::Pass && self.policy.role == Role::Verify {
             let orig = self.orig(request);
             let verdict = Verdict {
@@ -524,23 +642,19 @@ impl RedirectServer {
                 warnings: Vec::new(),
             };
             let call_id = header(request, "Call-ID").unwrap_or_default();
-            let (code, reason, headers) = self.verdict_response(request, orig, &verdict, &call_id);
-            return self.respond(request, code, reason, &headers, source, transport);
+            return self.verdict_response(request, orig, &verdict, &call_id);
         }
-        self.respond(
-            request,
+        Decision::new(
             503,
             "Service Unavailable",
-            &[("Retry-After", RETRY_AFTER.to_string())],
-            source,
-            transport,
+            vec![("Retry-After", RETRY_AFTER.to_string())],
         )
     }
 
     /// Returns the key of the INVITE transaction a request belongs to (RFC 3261 section
     /// 17.2.3): the top Via's branch and sent-by, or for a branch without the
     /// magic cookie, Call-ID, CSeq number and From tag.
-    fn transaction_key(request: &Request<'_>, source: SocketAddr) -> Option<[u8; 32]> {
+    pub(crate) fn transaction_key(request: &Request<'_>, source: SocketAddr) -> Option<[u8; 32]> {
         let via_value = request.headers.get("Via")?.unfolded();
         let vias = parse_via(&via_value).ok()?;
         let top = vias.first()?;
@@ -595,7 +709,7 @@ impl RedirectServer {
                             bytes: Arc::clone(bytes),
                             destination: destination(request, source, transport),
                         }),
-                        TxState::Pending { .. } => {
+                        TxState::Pending { .. } | TxState::Forwarded(_) => {
                             drop(guard);
                             self.respond(request, 100, "Trying", &[], source, transport)
                         }
@@ -606,8 +720,8 @@ impl RedirectServer {
             None => None,
         };
 
-        let (code, reason, headers) = self.decide(request, source, now).await;
-        let mut outgoing = self.respond(request, code, reason, &headers, source, transport)?;
+        let decision = self.decide(request, source, now).await;
+        let mut outgoing = self.respond_decision(request, &decision, source, transport)?;
         if let (Some(state), Some(key)) = (state, key) {
             let mut guard = lock(&state);
             if matches!(*guard, TxState::Pending { cancelled: true }) {
@@ -651,14 +765,13 @@ impl RedirectServer {
         }
     }
 
-    /// Signs or verifies the INVITE and returns the response's status and
-    /// extra headers.
-    async fn decide(
+    /// Signs or verifies the INVITE.
+    pub(crate) async fn decide(
         &self,
         request: &Request<'_>,
         source: SocketAddr,
         now: i64,
-    ) -> (u16, &'static str, Vec<(&'static str, String)>) {
+    ) -> Decision {
         let identities: Vec<String> = request
             .headers
             .get_all("Identity")
@@ -671,13 +784,32 @@ impl RedirectServer {
             Role::Auto => !identities.is_empty(),
         };
         if verify {
+            use std::sync::atomic::Ordering::Relaxed;
+            // The bound on calls waiting, most of them for certificate
+            // fetches; a verification from the cache ends at once.
+            let Ok(_slot) = self.pending.try_acquire() else {
+                self.stats.shed_pending.fetch_add(1, Relaxed);
+                if !self.pending_full.swap(true, Relaxed) {
+                    tracing::warn!(
+                        listener = %self.policy.name,
+                        limit = self.policy.max_pending,
+                        "verifications in progress at their limit; further INVITEs are shed"
+                    );
+                }
+                return self.overload_decision(request);
+            };
+            if self.pending.available_permits() > self.policy.max_pending / 2
+                && self.pending_full.swap(false, Relaxed)
+            {
+                tracing::info!(listener = %self.policy.name, "verifications in progress back under half their limit");
+            }
             self.verify(request, identities, now).await
         } else {
             self.sign(request, &identities, source, now)
         }
     }
 
-    fn orig(&self, request: &Request<'_>) -> Option<(&'static str, String)> {
+    pub(crate) fn orig(&self, request: &Request<'_>) -> Option<(&'static str, String)> {
         if self.policy.orig == OrigSource::AssertedThenFrom
             && let Some(value) = header(request, "P-Asserted-Identity")
         {
@@ -696,15 +828,15 @@ impl RedirectServer {
         existing: &[String],
         source: SocketAddr,
         now: i64,
-    ) -> (u16, &'static str, Vec<(&'static str, String)>) {
+    ) -> Decision {
         let contact = ("Contact", format!("<{}>", request.uri));
         let call_id = header(request, "Call-ID").unwrap_or_default();
         let Some(auth) = &self.services.auth else {
             tracing::error!(listener = %self.policy.name, %call_id, "signing listener without credentials");
-            return (500, "Server Internal Error", Vec::new());
+            return Decision::new(500, "Server Internal Error", Vec::new());
         };
         if !existing.is_empty() && self.policy.existing_identity == ExistingIdentity::Keep {
-            return (302, "Moved Temporarily", vec![contact]);
+            return Decision::new(302, "Moved Temporarily", vec![contact]);
         }
         let trunk = self.trunk(request, source);
         let attest =
@@ -746,7 +878,7 @@ impl RedirectServer {
                 vec![contact, ("Warning", warning_value(&error.to_string()))]
             }
         };
-        (302, "Moved Temporarily", headers)
+        Decision::new(302, "Moved Temporarily", headers)
     }
 
     fn trunk(&self, request: &Request<'_>, source: SocketAddr) -> Option<String> {
@@ -762,16 +894,11 @@ impl RedirectServer {
             .map(|(_, trunk)| trunk.clone())
     }
 
-    async fn verify(
-        &self,
-        request: &Request<'_>,
-        identities: Vec<String>,
-        now: i64,
-    ) -> (u16, &'static str, Vec<(&'static str, String)>) {
+    async fn verify(&self, request: &Request<'_>, identities: Vec<String>, now: i64) -> Decision {
         let call_id = header(request, "Call-ID").unwrap_or_default();
         let Some(certificates) = &self.services.certificates else {
             tracing::error!(listener = %self.policy.name, %call_id, "verifying listener without a certificate source");
-            return (500, "Server Internal Error", Vec::new());
+            return Decision::new(500, "Server Internal Error", Vec::new());
         };
         let orig = self.orig(request);
         let verify_request_value = VerifyRequest {
@@ -792,7 +919,7 @@ impl RedirectServer {
         if verdict.verstat == Verstat::TnValidationPassed
             && self.replayed(&verify_request_value.identities, &call_id)
         {
-            response.2.push((
+            response.headers.push((
                 "Warning",
                 warning_value(
                     "this PASSporT was verified for another call within its freshness window",
@@ -843,7 +970,7 @@ impl RedirectServer {
         orig: Option<(&'static str, String)>,
         verdict: &Verdict,
         call_id: &str,
-    ) -> (u16, &'static str, Vec<(&'static str, String)>) {
+    ) -> Decision {
         if let Some(failure) = &verdict.failure
             && let Some(suppressed) = self.log_limit.allow()
         {
@@ -860,7 +987,7 @@ impl RedirectServer {
         if let Some(failure) = &verdict.failure {
             let required = failure.response.code == 428;
             if self.policy.on_failure == OnFailure::Reject || required {
-                return (failure.response.code, failure.response.reason, Vec::new());
+                return Decision::new(failure.response.code, failure.response.reason, Vec::new());
             }
         }
         let verstat = verdict.verstat.as_str();
@@ -898,13 +1025,18 @@ impl RedirectServer {
         if let Some(failure) = &verdict.failure {
             headers.push(("Reason", failure.response.reason_header()));
         }
-        (302, "Moved Temporarily", headers)
+        Decision {
+            code: 302,
+            reason: "Moved Temporarily",
+            headers,
+            verstat: Some(verdict.verstat),
+        }
     }
 
     /// Responds to a message that does not parse when enough of it is readable
     /// to build a response (RFC 3261 sections 8.2 and 16.3). Otherwise the
     /// message is dropped.
-    fn reject_unparsed(
+    pub(crate) fn reject_unparsed(
         &self,
         bytes: &[u8],
         error: &ParseError,
@@ -960,10 +1092,24 @@ impl RedirectServer {
         })
     }
 
+    /// Sends a response kept in the transaction table again.
+    pub(crate) fn respond_again(
+        &self,
+        request: &Request<'_>,
+        bytes: Arc<Vec<u8>>,
+        source: SocketAddr,
+        transport: Transport,
+    ) -> Option<Outgoing> {
+        Some(Outgoing {
+            bytes,
+            destination: destination(request, source, transport),
+        })
+    }
+
     /// Builds a response to `request` (RFC 3261 section 8.2.6): the Via headers
     /// in order, with received and rport on the top one (section 18.2.1), From,
     /// To with a tag, Call-ID and CSeq copied.
-    fn respond(
+    pub(crate) fn respond(
         &self,
         request: &Request<'_>,
         code: u16,
@@ -1011,9 +1157,35 @@ impl RedirectServer {
     }
 }
 
+impl crate::transport::Handler for RedirectServer {
+    fn handle<'a>(
+        &'a self,
+        bytes: &'a [u8],
+        source: SocketAddr,
+        inbound: crate::transport::Inbound,
+        now: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Outgoing>> + Send + 'a>> {
+        Box::pin(RedirectServer::handle(
+            self,
+            bytes,
+            source,
+            inbound.transport,
+            now,
+        ))
+    }
+
+    fn name(&self) -> &str {
+        &self.policy.name
+    }
+
+    fn stats(&self) -> Option<&ListenerStats> {
+        Some(&self.stats)
+    }
+}
+
 /// Returns the first value of a header, unfolded, with control characters
 /// replaced by spaces.
-fn header(request: &Request<'_>, name: &str) -> Option<String> {
+pub(crate) fn header(request: &Request<'_>, name: &str) -> Option<String> {
     request
         .headers
         .get(name)
@@ -1023,7 +1195,7 @@ fn header(request: &Request<'_>, name: &str) -> Option<String> {
 /// Replaces control characters (CR and LF among them) by spaces, so that no
 /// value taken from a request or a PASSporT can end a header line or the
 /// header section of a response.
-fn header_safe(value: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn header_safe(value: &str) -> std::borrow::Cow<'_, str> {
     if value.chars().any(|c| c.is_control() && c != '\t') {
         value
             .chars()
@@ -1064,16 +1236,23 @@ fn without_header_params(value: &str) -> String {
     }
 }
 
-fn has_tag(value: &str) -> bool {
-    // The tag is a header parameter, after the closing bracket when there is one.
+pub(crate) fn has_tag(value: &str) -> bool {
+    tag_param(value).is_some()
+}
+
+/// Returns the tag parameter of a From or To value, a header parameter after
+/// the closing bracket when there is one.
+pub(crate) fn tag_param(value: &str) -> Option<&str> {
     let params = match value.rfind('>') {
         Some(index) => value.get(index..).unwrap_or_default(),
         None => value,
     };
-    params
-        .split(';')
-        .skip(1)
-        .any(|p| p.trim().to_ascii_lowercase().starts_with("tag="))
+    params.split(';').skip(1).find_map(|p| {
+        let (name, tag) = p.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("tag")
+            .then_some(tag.trim())
+    })
 }
 
 /// Derives the To tag from the transaction, so a retransmission gets the same
@@ -1097,7 +1276,7 @@ fn to_tag(request: &Request<'_>) -> String {
         .collect()
 }
 
-fn top_via_with_received(value: &str, source: SocketAddr) -> String {
+pub(crate) fn top_via_with_received(value: &str, source: SocketAddr) -> String {
     // Only the first via-parm of the header value is the top Via.
     let (top, rest) = match value.find(',') {
         Some(index) => value.split_at(index),
@@ -1152,7 +1331,7 @@ fn destination(request: &Request<'_>, source: SocketAddr, transport: Transport) 
     SocketAddr::new(source.ip(), port)
 }
 
-fn warning_value(text: &str) -> String {
+pub(crate) fn warning_value(text: &str) -> String {
     let clean: String = text
         .chars()
         .map(|c| {

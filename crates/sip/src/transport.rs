@@ -1,12 +1,19 @@
-//! SIP transports: UDP, TCP and TLS listeners feeding a [`RedirectServer`].
+//! SIP transports: UDP, TCP and TLS listeners feeding a [`Handler`], such as
+//! the redirect server or the stateless proxy.
 //!
-//! Every request is handled in its own task, so a verification waiting for a
+//! Every message is handled in its own task, so a verification waiting for a
 //! certificate never holds up the socket loop or another call. Each listener
 //! bounds the requests in flight, the connections open, the message size and
-//! how long an idle connection stays open.
+//! how long an idle connection stays open. Stream connections are entered in
+//! a [`Connections`] table while open, so a proxy can send a response back on
+//! the connection its request came in on, and can reuse the connections it
+//! opened itself.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,8 +21,112 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::redirect::{LogLimiter, RedirectServer, Transport};
+use crate::redirect::{LogLimiter, Outgoing, Transport};
 use crate::{MAX_MESSAGE_BYTES, frame, is_keepalive};
+
+/// Where a message came from: its transport and, for TCP and TLS, the
+/// connection's number in the handler's [`Connections`] table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inbound {
+    /// The transport.
+    pub transport: Transport,
+    /// The connection, for a stream transport whose handler keeps a table.
+    pub connection: Option<u64>,
+}
+
+/// The front end a listener feeds: it handles one message and returns the
+/// response to send back the way the message came, if any.
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one message received from `source`.
+    fn handle<'a>(
+        &'a self,
+        bytes: &'a [u8],
+        source: SocketAddr,
+        inbound: Inbound,
+        now: i64,
+    ) -> Pin<Box<dyn Future<Output = Option<Outgoing>> + Send + 'a>>;
+
+    /// The listener's name, for logs.
+    fn name(&self) -> &str;
+
+    /// The listener's counters.
+    fn stats(&self) -> Option<&crate::redirect::ListenerStats> {
+        None
+    }
+
+    /// The table stream connections are entered in, for a handler that sends
+    /// on connections other than the one a message came in on.
+    fn connections(&self) -> Option<&Connections> {
+        None
+    }
+}
+
+/// The sending side of a stream connection: each message put in it is written
+/// in turn.
+pub type Writer = mpsc::Sender<Arc<Vec<u8>>>;
+
+/// The stream connections of a listener that are open, by number, and the
+/// connections it opened itself, by peer address.
+#[derive(Debug, Default)]
+pub struct Connections {
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, (SocketAddr, Writer)>>,
+    outbound: Mutex<HashMap<SocketAddr, u64>>,
+}
+
+impl Connections {
+    /// Enters a connection and returns its number.
+    fn register(
+        &self,
+        peer: SocketAddr,
+        sender: mpsc::Sender<Arc<Vec<u8>>>,
+        outbound: bool,
+    ) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        lock(&self.open).insert(id, (peer, sender));
+        if outbound {
+            lock(&self.outbound).insert(peer, id);
+        }
+        id
+    }
+
+    fn remove(&self, id: u64) {
+        if let Some((peer, _)) = lock(&self.open).remove(&id) {
+            let mut outbound = lock(&self.outbound);
+            if outbound.get(&peer) == Some(&id) {
+                outbound.remove(&peer);
+            }
+        }
+    }
+
+    /// Returns the sender of connection `id` while it is open.
+    pub fn get(&self, id: u64) -> Option<mpsc::Sender<Arc<Vec<u8>>>> {
+        lock(&self.open).get(&id).map(|(_, sender)| sender.clone())
+    }
+
+    /// Returns the sender of the open connection this listener made to `peer`.
+    pub fn outbound(&self, peer: SocketAddr) -> Option<mpsc::Sender<Arc<Vec<u8>>>> {
+        let id = *lock(&self.outbound).get(&peer)?;
+        self.get(id)
+    }
+
+    /// Returns the number of open connections.
+    pub fn len(&self) -> usize {
+        lock(&self.open).len()
+    }
+
+    /// Returns true when no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
 
 /// Bounds of one listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +174,23 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Serves SIP over UDP on `socket` until the task is dropped.
-pub async fn serve_udp(socket: Arc<UdpSocket>, server: Arc<RedirectServer>, limits: Limits) {
+/// Serves SIP over UDP on `socket` until the task is dropped, with one reader
+/// task per core.
+pub async fn serve_udp(socket: Arc<UdpSocket>, server: Arc<dyn Handler>, limits: Limits) {
     let permits = Arc::new(Semaphore::new(limits.in_flight.max(1)));
+    let readers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 1..readers {
+        tasks.spawn(udp_reader(
+            Arc::clone(&socket),
+            Arc::clone(&server),
+            Arc::clone(&permits),
+        ));
+    }
+    udp_reader(socket, server, permits).await;
+}
+
+async fn udp_reader(socket: Arc<UdpSocket>, server: Arc<dyn Handler>, permits: Arc<Semaphore>) {
     let mut buffer = vec![0u8; MAX_MESSAGE_BYTES + 1];
     let mut dropped: u64 = 0;
     loop {
@@ -86,7 +211,7 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, server: Arc<RedirectServer>, limi
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
             dropped += 1;
             if dropped.is_power_of_two() {
-                tracing::warn!(listener = %server.policy().name, dropped, "UDP requests dropped: too many in flight");
+                tracing::warn!(listener = %server.name(), dropped, "UDP requests dropped: too many in flight");
             }
             continue;
         };
@@ -94,9 +219,11 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, server: Arc<RedirectServer>, limi
         let (socket, server) = (Arc::clone(&socket), Arc::clone(&server));
         tokio::spawn(async move {
             let _permit = permit;
-            if let Some(outgoing) = server
-                .handle(&datagram, source, Transport::Udp, now())
-                .await
+            let inbound = Inbound {
+                transport: Transport::Udp,
+                connection: None,
+            };
+            if let Some(outgoing) = server.handle(&datagram, source, inbound, now()).await
                 && let Err(error) = socket.send_to(&outgoing.bytes, outgoing.destination).await
             {
                 tracing::warn!(destination = %outgoing.destination, %error, "UDP send failed");
@@ -108,7 +235,7 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, server: Arc<RedirectServer>, limi
 /// Serves SIP over TCP, or TLS when `tls` is given, on `listener`.
 pub async fn serve_stream(
     listener: TcpListener,
-    server: Arc<RedirectServer>,
+    server: Arc<dyn Handler>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: Limits,
 ) {
@@ -127,13 +254,13 @@ pub async fn serve_stream(
         };
         let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
             if let Some(suppressed) = log_limit.allow() {
-                tracing::warn!(listener = %server.policy().name, %peer, suppressed, "connection closed: too many open");
+                tracing::warn!(listener = %server.name(), %peer, suppressed, "connection closed: too many open");
             }
             continue;
         };
         let Some(source_slot) = SourceSlot::take(&per_source, peer.ip(), limits.per_source) else {
             if let Some(suppressed) = log_limit.allow() {
-                tracing::warn!(listener = %server.policy().name, %peer, suppressed, "connection closed: too many open from this address");
+                tracing::warn!(listener = %server.name(), %peer, suppressed, "connection closed: too many open from this address");
             }
             continue;
         };
@@ -156,25 +283,60 @@ pub async fn serve_stream(
             match tls {
                 Some(acceptor) => {
                     match tokio::time::timeout(limits.handshake, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => connection(stream, peer, Transport::Tls, shared).await,
+                        Ok(Ok(stream)) => inbound(stream, peer, Transport::Tls, shared).await,
                         Ok(Err(error)) => {
                             tracing::debug!(%peer, %error, "TLS handshake failed")
                         }
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => connection(stream, peer, Transport::Tcp, shared).await,
+                None => inbound(stream, peer, Transport::Tcp, shared).await,
             }
         });
     }
 }
 
 /// The state every connection of a listener shares.
-struct Shared {
-    server: Arc<RedirectServer>,
-    limits: Limits,
-    in_flight: Arc<Semaphore>,
-    log_limit: Arc<LogLimiter>,
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) server: Arc<dyn Handler>,
+    pub(crate) limits: Limits,
+    pub(crate) in_flight: Arc<Semaphore>,
+    pub(crate) log_limit: Arc<LogLimiter>,
+}
+
+/// Opens a TCP connection to `peer` within `timeout`, enters it in the
+/// handler's table as an outbound connection, and reads the messages that
+/// come back on it (responses, and requests the peer sends on it) into the
+/// handler. Returns the sender that writes on it.
+pub(crate) async fn connect(
+    peer: SocketAddr,
+    timeout: Duration,
+    shared: Shared,
+) -> std::io::Result<mpsc::Sender<Arc<Vec<u8>>>> {
+    let stream = match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(peer)).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no TCP connection to {peer} within {timeout:?}"),
+            ));
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let (sender, receiver) = mpsc::channel(shared.limits.per_connection.max(1));
+    let id = shared
+        .server
+        .connections()
+        .map(|table| table.register(peer, sender.clone(), true));
+    tokio::spawn(connection(
+        stream,
+        peer,
+        Transport::Tcp,
+        shared,
+        (sender.clone(), receiver, id),
+    ));
+    Ok(sender)
 }
 
 /// One of an address's connection slots, given back when dropped.
@@ -220,8 +382,34 @@ impl Drop for SourceSlot {
     }
 }
 
-async fn connection<S>(stream: S, peer: SocketAddr, transport: Transport, shared: Shared)
+/// Serves a connection a peer opened.
+async fn inbound<S>(stream: S, peer: SocketAddr, transport: Transport, shared: Shared)
 where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (sender, receiver) = mpsc::channel(shared.limits.per_connection.max(1));
+    let id = shared
+        .server
+        .connections()
+        .map(|table| table.register(peer, sender.clone(), false));
+    connection(stream, peer, transport, shared, (sender, receiver, id)).await;
+}
+
+/// The sender and receiver of a connection's outgoing messages, and its
+/// number in the handler's table.
+type Channel = (
+    mpsc::Sender<Arc<Vec<u8>>>,
+    mpsc::Receiver<Arc<Vec<u8>>>,
+    Option<u64>,
+);
+
+async fn connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    transport: Transport,
+    shared: Shared,
+    (sender, mut receiver, id): Channel,
+) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let Shared {
@@ -230,10 +418,14 @@ where
         in_flight,
         log_limit,
     } = shared;
+    // Removes the connection from the table however this function ends.
+    let _entry = Entry {
+        server: Arc::clone(&server),
+        id,
+    };
     let (mut reader, mut writer) = tokio::io::split(stream);
-    // Responses leave through one writer task, in the order they are ready. A
+    // Messages leave through one writer task, in the order they are ready. A
     // peer that stops reading is disconnected after the write timeout.
-    let (sender, mut receiver) = mpsc::channel::<Arc<Vec<u8>>>(limits.per_connection.max(1));
     let write_limit = limits.write;
     let writer_task = tokio::spawn(async move {
         while let Some(bytes) = receiver.recv().await {
@@ -283,8 +475,11 @@ where
                     let (server, sender) = (Arc::clone(&server), sender.clone());
                     tokio::spawn(async move {
                         let _permits = (permit, own_permit);
-                        if let Some(outgoing) =
-                            server.handle(&message, peer, transport, now()).await
+                        let inbound = Inbound {
+                            transport,
+                            connection: id,
+                        };
+                        if let Some(outgoing) = server.handle(&message, peer, inbound, now()).await
                         {
                             let _ = sender.send(outgoing.bytes).await;
                         }
@@ -321,6 +516,23 @@ where
             break;
         }
     }
+    drop(_entry);
     drop(sender);
-    let _ = writer_task.await;
+    // The writer ends once every sender is gone. One held by a task that
+    // waits on a full queue is released after the write timeout.
+    let _ = tokio::time::timeout(limits.write, writer_task).await;
+}
+
+/// A connection's place in its handler's table, removed when dropped.
+struct Entry {
+    server: Arc<dyn Handler>,
+    id: Option<u64>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if let (Some(table), Some(id)) = (self.server.connections(), self.id) {
+            table.remove(id);
+        }
+    }
 }

@@ -21,6 +21,7 @@ pub fn render(
     credentials: &CredentialStore,
     published: &Published,
     cache: &X5uCache,
+    listeners: &[Arc<dyn sip::transport::Handler>],
     now: i64,
 ) -> String {
     let mut out = String::new();
@@ -111,6 +112,7 @@ pub fn render(
     out.push_str("# HELP stird_x5u_cache_entries Certificates in the memory tier.\n");
     out.push_str("# TYPE stird_x5u_cache_entries gauge\n");
     let _ = writeln!(out, "stird_x5u_cache_entries {}", cache.len());
+    render_listeners(&mut out, listeners);
     out
 }
 
@@ -120,4 +122,83 @@ fn label(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// A counter of the SIP listeners: its name, labels, help text (empty for a
+/// further series of a name already described) and how to read it.
+type Counter = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&sip::redirect::ListenerStats) -> u64,
+);
+
+/// Writes the SIP listeners' counters: INVITEs shed by overload, and the
+/// forwarding of proxy listeners.
+fn render_listeners(out: &mut String, listeners: &[Arc<dyn sip::transport::Handler>]) {
+    let counters: [Counter; 8] = [
+        (
+            "stird_sip_shed_total",
+            "reason=\"rate\"",
+            "INVITEs shed by overload: over the rate limits, or with too many verifications in progress.",
+            |s| s.shed_rate.load(Ordering::Relaxed),
+        ),
+        ("stird_sip_shed_total", "reason=\"pending\"", "", |s| {
+            s.shed_pending.load(Ordering::Relaxed)
+        }),
+        (
+            "stird_proxy_forwarded_total",
+            "transport=\"udp\"",
+            "Requests a proxy listener forwarded, by transport.",
+            |s| s.forwarded_udp.load(Ordering::Relaxed),
+        ),
+        (
+            "stird_proxy_forwarded_total",
+            "transport=\"tcp\"",
+            "",
+            |s| s.forwarded_tcp.load(Ordering::Relaxed),
+        ),
+        (
+            "stird_proxy_large_over_tcp_total",
+            "",
+            "Requests sent over TCP because they were too large for UDP.",
+            |s| s.large_over_tcp.load(Ordering::Relaxed),
+        ),
+        (
+            "stird_proxy_responses_relayed_total",
+            "",
+            "Responses a proxy listener relayed towards the caller.",
+            |s| s.responses_relayed.load(Ordering::Relaxed),
+        ),
+        (
+            "stird_proxy_responses_dropped_total",
+            "",
+            "Responses a proxy listener dropped: not its own, or undeliverable.",
+            |s| s.responses_dropped.load(Ordering::Relaxed),
+        ),
+        (
+            "stird_proxy_forward_failures_total",
+            "",
+            "Requests a proxy listener could not forward.",
+            |s| s.forward_failures.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, labels, help, read) in counters {
+        if !help.is_empty() {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+        }
+        for listener in listeners {
+            let Some(stats) = listener.stats() else {
+                continue;
+            };
+            let separator = if labels.is_empty() { "" } else { "," };
+            let _ = writeln!(
+                out,
+                "{name}{{listener=\"{}\"{separator}{labels}}} {}",
+                label(listener.name()),
+                read(stats)
+            );
+        }
+    }
 }

@@ -19,10 +19,11 @@ use certstore::{
 use passport::tn::{NationalRule, NumberPolicy};
 use passport::{Options, Profile};
 use service::{AuthService, CertificateSource, VerifyPolicy};
+use sip::proxy::{HopTransport, ProxyConfig, ProxyServer};
 use sip::redirect::{
     ExistingIdentity, ListenerPolicy, OnFailure, OrigSource, RedirectServer, Role, Services,
 };
-use sip::transport::{Limits, serve_stream, serve_udp};
+use sip::transport::{Handler as SipHandler, Limits, serve_stream, serve_udp};
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::http::{Handler, Reply};
@@ -60,8 +61,18 @@ struct ListenerPlan {
     bind: SocketAddr,
     policy: ListenerPolicy,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// A proxy listener's forwarding, with the advertised address left to
+    /// the bound one when not configured.
+    proxy: Option<ProxyPlan>,
     /// A socket bound already, as the demo binds UDP and TCP on one port.
     bound: Option<Bound>,
+}
+
+/// The forwarding of a proxy listener.
+struct ProxyPlan {
+    next_hop: Option<(SocketAddr, HopTransport)>,
+    advertise: Option<(String, u16)>,
+    mtu: usize,
 }
 
 enum Bound {
@@ -169,8 +180,40 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
     }
 
     let limits = Limits::default();
+    let mut servers: Vec<Arc<dyn SipHandler>> = Vec::new();
     for listener in plan.listeners {
-        let server = Arc::new(RedirectServer::new(listener.policy, plan.services.clone()));
+        if let Some(proxy) = listener.proxy {
+            // A proxy listens on UDP and TCP at one address (RFC 3261 section
+            // 18.2.1): requests too large for UDP come over TCP.
+            let (udp, tcp) = bind_pair(listener.bind).await?;
+            let address = udp.local_addr().map_err(|e| e.to_string())?;
+            let advertise = proxy
+                .advertise
+                .unwrap_or_else(|| (address.ip().to_string(), address.port()));
+            let udp = Arc::new(udp);
+            let server = ProxyServer::new(
+                listener.policy,
+                plan.services.clone(),
+                ProxyConfig {
+                    advertise,
+                    next_hop: proxy.next_hop,
+                    mtu: proxy.mtu,
+                    connect_timeout: Duration::from_secs(2),
+                },
+                Arc::clone(&udp),
+                limits,
+            );
+            bound.push(format!("sip udp {address}"));
+            bound.push(format!("sip tcp {address}"));
+            let server: Arc<dyn SipHandler> = server;
+            servers.push(Arc::clone(&server));
+            tasks.spawn(serve_udp(udp, Arc::clone(&server), limits));
+            tasks.spawn(serve_stream(tcp, server, None, limits));
+            continue;
+        }
+        let server: Arc<dyn SipHandler> =
+            Arc::new(RedirectServer::new(listener.policy, plan.services.clone()));
+        servers.push(Arc::clone(&server));
         let (udp, tcp) = match listener.bound {
             Some(Bound::Udp(socket)) => (Some(socket), None),
             Some(Bound::Tcp(tcp)) => (None, Some(tcp)),
@@ -217,10 +260,11 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
     let published: crate::metrics::Published = Arc::default();
     let health: Handler = {
         let ready = Arc::clone(&ready);
-        let (credentials, published, cache) = (
+        let (credentials, published, cache, servers) = (
             Arc::clone(&plan.credentials),
             Arc::clone(&published),
             plan.cache.clone(),
+            servers,
         );
         Arc::new(move |method, path| match (method, path) {
             ("GET", "/metrics") => Reply {
@@ -231,6 +275,7 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
                     &credentials,
                     &published,
                     &cache,
+                    &servers,
                     timearg::now(),
                 )),
             },
@@ -521,10 +566,9 @@ fn listener_policy(table: &ListenerTable, index: usize) -> Result<ListenerPolicy
             ));
         }
     };
-    if table.mode != "redirect" {
-        // TODO: the stateless proxy mode.
+    if table.mode != "redirect" && table.mode != "proxy" {
         return Err(format!(
-            "{} = '{}': only redirect is available in this version",
+            "{} = '{}': use redirect or proxy",
             key("mode"),
             table.mode
         ));
@@ -566,6 +610,7 @@ fn listener_policy(table: &ListenerTable, index: usize) -> Result<ListenerPolicy
         other => return Err(format!("{} = '{other}': use pai or from", key("orig"))),
     };
     policy.rate_limit = table.rate_limit;
+    policy.max_pending = table.max_pending_verifications.max(1);
     policy.rate_limit_per_source = table.rate_limit_per_source;
     policy.on_overload = match table.on_overload.as_str() {
         "reject" => sip::redirect::OnOverload::Reject,
@@ -589,6 +634,84 @@ fn listener_policy(table: &ListenerTable, index: usize) -> Result<ListenerPolicy
         }
     };
     Ok(policy)
+}
+
+/// Reads the forwarding keys of a proxy listener; `None` for a redirect one.
+fn proxy_plan(
+    table: &ListenerTable,
+    name: &str,
+    bind: SocketAddr,
+) -> Result<Option<ProxyPlan>, String> {
+    let key = |key: &str| format!("listener {name} {key}");
+    if table.mode != "proxy" {
+        for (set, field) in [
+            (table.next_hop.is_some(), "next_hop"),
+            (table.advertise.is_some(), "advertise"),
+        ] {
+            if set {
+                return Err(format!("{}: only a proxy listener forwards", key(field)));
+            }
+        }
+        return Ok(None);
+    }
+    if table.transport == "tls" {
+        // TODO: TLS proxy listeners, with TLS towards the hops.
+        return Err(format!(
+            "{}: a proxy listener uses udp or tcp (it listens on both at its address)",
+            key("transport")
+        ));
+    }
+    let transport = match table.next_hop_transport.as_str() {
+        "udp" => HopTransport::Udp,
+        "tcp" => HopTransport::Tcp,
+        other => {
+            return Err(format!(
+                "{} = '{other}': use udp or tcp",
+                key("next_hop_transport")
+            ));
+        }
+    };
+    let next_hop = match &table.next_hop {
+        Some(value) => Some((
+            serve_config::socket_address(&key("next_hop"), value)?,
+            transport,
+        )),
+        None => None,
+    };
+    let advertise = match &table.advertise {
+        Some(value) => {
+            let (host, port) = value
+                .rsplit_once(':')
+                .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+                .filter(|(host, _)| !host.is_empty())
+                .ok_or_else(|| format!("{} = '{value}': expected host:port", key("advertise")))?;
+            Some((
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+                port,
+            ))
+        }
+        None if bind.ip().is_unspecified() => {
+            return Err(format!(
+                "{}: a proxy bound to {bind} needs advertise, the address its Via names",
+                key("advertise")
+            ));
+        }
+        None => None,
+    };
+    if !(576..=65_535).contains(&table.mtu) {
+        return Err(format!(
+            "{} = {}: expected 576 to 65535 bytes",
+            key("mtu"),
+            table.mtu
+        ));
+    }
+    Ok(Some(ProxyPlan {
+        next_hop,
+        advertise,
+        mtu: table.mtu,
+    }))
 }
 
 fn tls_acceptor(certificate: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
@@ -699,11 +822,13 @@ async fn production(path: &Path, http: Option<&str>) -> Result<Plan, InputError>
                 .into());
             }
         };
+        let proxy = proxy_plan(table, &policy.name, bind)?;
         listeners.push(ListenerPlan {
             transport: table.transport.clone(),
             bind,
             policy,
             tls,
+            proxy,
             bound: None,
         });
     }
@@ -873,6 +998,7 @@ async fn demo(args: &Args) -> Result<Plan, InputError> {
             bind: sip,
             policy: ListenerPolicy::new("demo-udp", Role::Auto),
             tls: None,
+            proxy: None,
             bound: Some(Bound::Udp(udp)),
         },
         ListenerPlan {
@@ -880,6 +1006,7 @@ async fn demo(args: &Args) -> Result<Plan, InputError> {
             bind: sip,
             policy: ListenerPolicy::new("demo-tcp", Role::Auto),
             tls: None,
+            proxy: None,
             bound: Some(Bound::Tcp(tcp)),
         },
     ];

@@ -45,9 +45,24 @@ pub struct ListenerTable {
     pub bind: String,
     /// `sign`, `verify` or `auto`.
     pub role: String,
-    /// `redirect`; `proxy` is not available yet.
+    /// `redirect` or `proxy`.
     #[serde(default = "redirect")]
     pub mode: String,
+    /// A proxy's next hop, `address:port`; without it, the Route or the
+    /// Request-URI names the hop.
+    pub next_hop: Option<String>,
+    /// The transport to the next hop: `udp` or `tcp`.
+    #[serde(default = "udp")]
+    pub next_hop_transport: String,
+    /// The `host:port` a proxy writes in its Via; the bound address by
+    /// default.
+    pub advertise: Option<String>,
+    /// The path MTU towards a proxy's hops, in bytes.
+    #[serde(default = "mtu")]
+    pub mtu: usize,
+    /// Verifications in progress at once before further INVITEs are shed.
+    #[serde(default = "max_pending")]
+    pub max_pending_verifications: usize,
     /// Source networks allowed; loopback only by default.
     #[serde(default)]
     pub allow_sources: Option<Vec<String>>,
@@ -87,6 +102,15 @@ pub struct ListenerTable {
 
 fn redirect() -> String {
     "redirect".to_owned()
+}
+fn udp() -> String {
+    "udp".to_owned()
+}
+fn mtu() -> usize {
+    sip::proxy::DEFAULT_MTU
+}
+fn max_pending() -> usize {
+    sip::redirect::MAX_PENDING_VERIFICATIONS
 }
 fn reject() -> String {
     "reject".to_owned()

@@ -719,3 +719,183 @@ fn x5u_map_serves_verification() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// Returns a loopback port free for UDP and TCP at the time of the call.
+fn free_port() -> u16 {
+    for _ in 0..50 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free for both UDP and TCP");
+}
+
+/// The terminating sipp, started before the call and waited for after it.
+fn uas(scenario: &Path, port: u16, transport: &str, calls: usize) -> Child {
+    Command::new("sipp")
+        .arg("-sf")
+        .arg(scenario)
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", transport])
+        .args(["-m", &calls.to_string(), "-nostdin"])
+        .args(["-timeout", "60s", "-timeout_error"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sipp must be installed (Debian package sip-tester)")
+}
+
+/// The configuration of a verifying proxy that trusts the demo's root and
+/// fetches from its repository, with `extra` keys in its listener.
+fn verify_proxy_config(demo: &Server, next_hop: u16, extra: &str) -> String {
+    let repository = demo.repository.clone().unwrap();
+    let repository_port = repository
+        .trim_start_matches("https://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    format!(
+        "[[listener]]\nname = \"verify-proxy\"\ntransport = \"udp\"\nbind = \"127.0.0.1:0\"\n\
+         role = \"verify\"\nmode = \"proxy\"\nnext_hop = \"127.0.0.1:{next_hop}\"\n{extra}\n\n\
+         [trust]\nca_files = [\"{}\"]\n\n\
+         [x5u]\nallowed_ports = [{repository_port}]\nallow_addresses = [\"127.0.0.1\"]\ntls_ca_file = \"{}\"\n\n\
+         [api]\nbind = \"127.0.0.1:0\"\n",
+        demo.dir.join("data/pki/root.pem").display(),
+        demo.dir.join("data/tls/tls-ca.pem").display(),
+    )
+}
+
+/// The configuration of a signing proxy with the demo's credential.
+fn sign_proxy_config(demo: &Server, next_hop: SocketAddr) -> String {
+    let pki = demo.dir.join("data/pki");
+    format!(
+        "[[listener]]\nname = \"sign-proxy\"\ntransport = \"udp\"\nbind = \"127.0.0.1:0\"\n\
+         role = \"sign\"\nmode = \"proxy\"\nnext_hop = \"{next_hop}\"\n\n\
+         [[credential]]\nname = \"demo\"\nkey = \"{}\"\nchain = \"{}\"\nx5u = \"{}\"\ndefault = true\n\n\
+         [api]\nbind = \"127.0.0.1:0\"\n",
+        pki.join("subscriber.key.pem").display(),
+        pki.join("chain.pem").display(),
+        demo.repository.clone().unwrap(),
+    )
+}
+
+fn start_config(dir: &Path, name: &str, config: &str) -> Server {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, config).unwrap();
+    start(dir, &["--config", path.to_str().unwrap()])
+}
+
+fn metric(server: &Server, line_start: &str) -> u64 {
+    let text = http_get(server.http, "/metrics");
+    text.lines()
+        .find_map(|line| line.strip_prefix(line_start))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line_start} in\n{text}"))
+}
+
+/// Writes a copy of a scenario of examples/sipp with `from` replaced by `to`.
+fn scenario_variant(dir: &Path, name: &str, source: &str, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(scenario(source)).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{source} has no {from}");
+        text = text.replace(from, to);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Originating sipp, a signing proxy, a verifying proxy and terminating sipp:
+/// every INVITE reaches the terminating side with its Identity header and
+/// TN-Validation-Passed, and each dialog completes through the chain.
+#[test]
+fn proxy_chain_signs_and_verifies_whole_dialogs() {
+    let demo = demo("proxy-chain-peer");
+    let dir = temp_dir("proxy-chain");
+    let port = free_port();
+    let calls = 20;
+    let terminating = uas(&scenario("proxy-uas.xml"), port, "u1", calls);
+    let verifier = start_config(&dir, "verify", &verify_proxy_config(&demo, port, ""));
+    let signer = start_config(&dir, "sign", &sign_proxy_config(&demo, verifier.sip_udp));
+
+    let output = sipp(
+        &scenario("proxy-uac.xml"),
+        signer.sip_udp,
+        "u1",
+        &["-m", &calls.to_string(), "-r", "10"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+    let terminating = terminating.wait_with_output().unwrap();
+    assert_eq!(
+        terminating.status.code(),
+        Some(0),
+        "{}",
+        sipp_text(&terminating)
+    );
+    // INVITE, ACK and BYE of each call, forwarded by each proxy over UDP.
+    for proxy in [&signer, &verifier] {
+        let forwarded = metric(
+            proxy,
+            &format!(
+                "stird_proxy_forwarded_total{{listener=\"{}-proxy\",transport=\"udp\"}} ",
+                if std::ptr::eq(proxy, &signer) {
+                    "sign"
+                } else {
+                    "verify"
+                }
+            ),
+        );
+        assert!(forwarded >= 3 * calls as u64, "{forwarded}");
+    }
+}
+
+/// INVITEs over 1,300 bytes sent over UDP: the signing proxy forwards them
+/// over TCP, and no call is lost.
+#[test]
+fn large_invites_are_forwarded_over_tcp() {
+    let demo = demo("proxy-large-peer");
+    let dir = temp_dir("proxy-large");
+    let port = free_port();
+    let calls = 20;
+    let terminating = uas(&scenario("proxy-uas.xml"), port, "t1", calls);
+    let verifier = start_config(
+        &dir,
+        "verify",
+        &verify_proxy_config(&demo, port, "next_hop_transport = \"tcp\""),
+    );
+    let signer = start_config(&dir, "sign", &sign_proxy_config(&demo, verifier.sip_udp));
+    let padding = format!(
+        "      X-Padding: {}\n      Max-Forwards: 70\n",
+        "p".repeat(1200)
+    );
+    let large = scenario_variant(
+        &dir,
+        "large-uac.xml",
+        "proxy-uac.xml",
+        &[(
+            "      Max-Forwards: 70\n      Content-Type",
+            &format!("{padding}      Content-Type"),
+        )],
+    );
+    let output = sipp(
+        &large,
+        signer.sip_udp,
+        "u1",
+        &["-m", &calls.to_string(), "-r", "10"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+    let terminating = terminating.wait_with_output().unwrap();
+    assert_eq!(
+        terminating.status.code(),
+        Some(0),
+        "{}",
+        sipp_text(&terminating)
+    );
+    let large = metric(
+        &signer,
+        "stird_proxy_large_over_tcp_total{listener=\"sign-proxy\"} ",
+    );
+    assert_eq!(large, calls as u64);
+}
