@@ -899,3 +899,95 @@ fn large_invites_are_forwarded_over_tcp() {
     );
     assert_eq!(large, calls as u64);
 }
+
+/// The failure policies in proxy mode: a PASSporT whose signature was altered
+/// reaches the terminating side marked TN-Validation-Failed when the policy
+/// continues, and a stale one is rejected with 403 when it rejects.
+#[test]
+fn proxy_applies_the_failure_policies() {
+    let demo = demo("proxy-policy-peer");
+    let dir = temp_dir("proxy-policy");
+    let key = demo.dir.join("data/pki/subscriber.key.pem");
+    let repository = demo.repository.clone().unwrap();
+
+    // Continue: the altered call goes on, marked failed, and completes.
+    let port = free_port();
+    let failed_uas = scenario_variant(
+        &dir,
+        "failed-uas.xml",
+        "proxy-uas.xml",
+        &[(
+            "verstat=TN-Validation-Passed",
+            "verstat=TN-Validation-Failed",
+        )],
+    );
+    let terminating = uas(&failed_uas, port, "u1", 1);
+    let continuing = start_config(
+        &dir,
+        "continue",
+        &verify_proxy_config(&demo, port, "on_failure = \"continue\""),
+    );
+    let good = sign(
+        &demo,
+        &key,
+        &repository,
+        "+12025550100",
+        "+12025550101",
+        now(),
+    );
+    let (token, params) = good.split_once(';').unwrap();
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let middle = signature.len() / 2;
+    let flipped = if &signature[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    let altered = format!(
+        "{signed}.{}{flipped}{};{params}",
+        &signature[..middle],
+        &signature[middle + 1..]
+    );
+    let with_identity = scenario_variant(
+        &dir,
+        "identity-uac.xml",
+        "proxy-uac.xml",
+        &[(
+            "      Max-Forwards: 70\n      Content-Type",
+            "      Identity: [identity]\n      Max-Forwards: 70\n      Content-Type",
+        )],
+    );
+    let output = sipp(
+        &with_identity,
+        continuing.sip_udp,
+        "u1",
+        &["-m", "1", "-key", "identity", &altered],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+    let terminating = terminating.wait_with_output().unwrap();
+    assert_eq!(
+        terminating.status.code(),
+        Some(0),
+        "{}",
+        sipp_text(&terminating)
+    );
+
+    // Reject: a PASSporT an hour old gets 403 Stale Date from the proxy.
+    let rejecting = start_config(&dir, "reject", &verify_proxy_config(&demo, free_port(), ""));
+    let stale = sign(
+        &demo,
+        &key,
+        &repository,
+        "+12025550100",
+        "+12025550101",
+        now() - 3600,
+    );
+    let path = verify_scenario(&dir, "stale", "+12025550100", "+12025550101", 403, 0);
+    let output = sipp(
+        &path,
+        rejecting.sip_udp,
+        "u1",
+        &["-m", "1", "-key", "identity", &stale],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+}
