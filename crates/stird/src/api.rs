@@ -472,12 +472,26 @@ impl ApiState {
                 status = error.status.as_u16(),
                 field = error.field.as_deref().unwrap_or(""),
                 value = value.map(request::excerpt).as_deref().unwrap_or("(missing)"),
-                rule = %error.rule,
+                rule = %printable(&error.rule),
                 suppressed,
                 "API request rejected"
             );
         }
     }
+}
+
+/// Escapes the control characters of `text`, which may quote a request
+/// value, so that a log line stays one line.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|character| {
+            if character.is_control() {
+                character.escape_debug().to_string()
+            } else {
+                character.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Reads a request body of at most [`MAX_BODY_BYTES`] within [`BODY_TIMEOUT`].
@@ -653,6 +667,14 @@ mod tests {
                 "{value}"
             );
         }
+    }
+
+    #[test]
+    fn control_characters_escaped() {
+        assert_eq!(
+            printable("character '\n' is \"x\""),
+            "character '\\n' is \"x\""
+        );
     }
 
     #[test]
