@@ -1,108 +1,84 @@
-//! A small HTTP/1.1 server for the health endpoints and the demo certificate
-//! repository. Each connection is bounded in time; requests have no body.
+//! The HTTP/1.1 server of the API and of the demo certificate repository: an
+//! axum router served on a listener, over TLS when an acceptor is given, with
+//! each connection bounded in time.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
-/// A response: status, content type, extra headers and body.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    /// The status code.
-    pub status: u16,
-    /// The Content-Type.
-    pub content_type: &'static str,
-    /// Extra headers.
-    pub headers: Vec<(&'static str, String)>,
-    /// The body.
-    pub body: Bytes,
-}
+/// Time a client has to send a request's header section.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-impl Reply {
-    /// Creates a plain-text response.
-    pub fn text(status: u16, body: &str) -> Reply {
-        Reply {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            headers: Vec::new(),
-            body: Bytes::from(format!("{body}\n")),
-        }
-    }
-}
+/// Age after which a connection finishes the request in progress and closes,
+/// so that a client cannot hold a connection open forever.
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(60);
 
-/// Maps a request's method and path to a response.
-pub type Handler = Arc<dyn Fn(&str, &str) -> Reply + Send + Sync>;
+/// Time a connection past [`MAX_CONNECTION_AGE`] has to finish its request.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Serves `handler` on `listener`, over TLS when `tls` is given, until the task
+/// Time allowed for a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `router` on `listener`, over TLS when `tls` is given, until the task
 /// is dropped.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    handler: Handler,
+    router: axum::Router,
 ) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Running out of file descriptors is the usual cause: wait
+                // for connections to close instead of spinning.
+                tracing::warn!(%error, "HTTP accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
-        let (tls, handler) = (tls.clone(), Arc::clone(&handler));
+        let (tls, router) = (tls.clone(), router.clone());
         tokio::spawn(async move {
-            let service = service_fn(move |request: hyper::Request<Incoming>| {
-                let reply = handler(request.method().as_str(), request.uri().path());
-                async move { Ok::<_, std::convert::Infallible>(to_response(reply)) }
-            });
-            let builder = hyper::server::conn::http1::Builder::new();
-            // No connection outlives a minute, because these endpoints respond
-            // at once.
-            let limit = Duration::from_secs(60);
             let result = match tls {
                 Some(acceptor) => {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(stream)) => {
-                            tokio::time::timeout(
-                                limit,
-                                builder.serve_connection(TokioIo::new(stream), service),
-                            )
-                            .await
-                        }
-                        _ => return,
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, router).await,
+                        Ok(Err(error)) => Err(error.to_string()),
+                        Err(_) => Err("TLS handshake timed out".to_owned()),
                     }
                 }
-                None => {
-                    tokio::time::timeout(
-                        limit,
-                        builder.serve_connection(TokioIo::new(stream), service),
-                    )
-                    .await
-                }
+                None => serve_connection(stream, router).await,
             };
-            if let Ok(Err(error)) = result {
+            if let Err(error) = result {
                 tracing::debug!(%peer, %error, "HTTP connection failed");
             }
         });
     }
 }
 
-fn to_response(reply: Reply) -> hyper::Response<Full<Bytes>> {
-    let mut response = hyper::Response::new(Full::new(reply.body));
-    *response.status_mut() = hyper::StatusCode::from_u16(reply.status)
-        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    if let Ok(value) = hyper::header::HeaderValue::from_str(reply.content_type) {
-        headers.insert(hyper::header::CONTENT_TYPE, value);
+/// Serves HTTP/1.1 on one connection: requests until the client closes it, or
+/// until [`MAX_CONNECTION_AGE`], after which the request in progress finishes.
+async fn serve_connection<S>(stream: S, router: axum::Router) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    let connection =
+        builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => return result.map_err(|error| error.to_string()),
+        () = tokio::time::sleep(MAX_CONNECTION_AGE) => {}
     }
-    for (name, value) in reply.headers {
-        if let Ok(value) = hyper::header::HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
+    connection.as_mut().graceful_shutdown();
+    match tokio::time::timeout(SHUTDOWN_GRACE, connection).await {
+        Ok(result) => result.map_err(|error| error.to_string()),
+        Err(_) => Err("connection closed: request not finished in time".to_owned()),
     }
-    response
 }

@@ -15,6 +15,7 @@ macro_rules! say {
     };
 }
 
+mod api;
 mod certcmd;
 mod credentials;
 mod http;

@@ -1,5 +1,5 @@
-//! `stird serve`: the SIP redirect listeners, the HTTP health endpoints and, in
-//! the demo, a certificate repository, in one process.
+//! `stird serve`: the SIP redirect listeners, the HTTP API with the health
+//! endpoints and, in the demo, a certificate repository, in one process.
 //!
 //! Without `--config` it runs the demo. A test STI PKI and a TLS PKI go in the
 //! data directory, and the demo chain is served over HTTPS on loopback. SIP
@@ -26,7 +26,7 @@ use sip::redirect::{
 use sip::transport::{Handler as SipHandler, Limits, serve_stream, serve_udp};
 use tokio::net::{TcpListener, UdpSocket};
 
-use crate::http::{Handler, Reply};
+use crate::api::{ApiState, BearerToken};
 use crate::serve_config::{self, ListenerTable, ServeFile};
 use crate::{InputError, Outcome, timearg};
 
@@ -43,7 +43,8 @@ pub struct Args {
     /// picks a free one.
     #[arg(long, value_name = "ADDR", conflicts_with = "config")]
     sip: Option<String>,
-    /// HTTP address for /healthz and /readyz; port 0 picks a free one.
+    /// HTTP address of the API, /healthz, /readyz and /metrics; port 0 picks a
+    /// free one. Loopback only in the demo.
     #[arg(long, value_name = "ADDR")]
     http: Option<String>,
     /// Demo certificate repository address, 127.0.0.1:8443 by default; port 0
@@ -85,6 +86,8 @@ struct Plan {
     listeners: Vec<ListenerPlan>,
     services: Services,
     api: SocketAddr,
+    /// The bearer token the API requires, if any.
+    api_token: Option<BearerToken>,
     credentials: Arc<CredentialStore>,
     trust: Arc<SharedTrust>,
     cache: X5uCache,
@@ -164,19 +167,19 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
     if let Some((listener, acceptor, chain)) = plan.repository {
         let address = local(&listener)?;
         bound.push(format!("repository https://{address}/sti/chain.pem"));
-        let handler: Handler = Arc::new(move |method, path| {
-            if method == "GET" && path == "/sti/chain.pem" {
-                Reply {
-                    status: 200,
-                    content_type: "application/pem-certificate-chain",
-                    headers: vec![("cache-control", "max-age=86400".to_owned())],
-                    body: chain.clone(),
-                }
-            } else {
-                Reply::text(404, "not found")
-            }
-        });
-        tasks.spawn(crate::http::serve(listener, Some(acceptor), handler));
+        let repository = axum::Router::new().route(
+            "/sti/chain.pem",
+            axum::routing::get(move || async move {
+                (
+                    [
+                        ("content-type", "application/pem-certificate-chain"),
+                        ("cache-control", "max-age=86400"),
+                    ],
+                    chain,
+                )
+            }),
+        );
+        tasks.spawn(crate::http::serve(listener, Some(acceptor), repository));
     }
 
     let limits = Limits::default();
@@ -258,34 +261,16 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
         .map_err(|e| format!("cannot bind HTTP {}: {e}", plan.api))?;
     bound.push(format!("http {}", local(&api)?));
     let published: crate::metrics::Published = Arc::default();
-    let health: Handler = {
-        let ready = Arc::clone(&ready);
-        let (credentials, published, cache, servers) = (
-            Arc::clone(&plan.credentials),
-            Arc::clone(&published),
-            plan.cache.clone(),
-            servers,
-        );
-        Arc::new(move |method, path| match (method, path) {
-            ("GET", "/metrics") => Reply {
-                status: 200,
-                content_type: "text/plain; version=0.0.4",
-                headers: Vec::new(),
-                body: Bytes::from(crate::metrics::render(
-                    &credentials,
-                    &published,
-                    &cache,
-                    &servers,
-                    timearg::now(),
-                )),
-            },
-            ("GET", "/healthz") => Reply::text(200, "ok"),
-            ("GET", "/readyz") if ready.load(Ordering::SeqCst) => Reply::text(200, "ready"),
-            ("GET", "/readyz") => Reply::text(503, "starting"),
-            _ => Reply::text(404, "not found"),
-        })
-    };
-    tasks.spawn(crate::http::serve(api, None, health));
+    let state = ApiState::new(
+        &plan.services,
+        plan.api_token,
+        Arc::clone(&ready),
+        Arc::clone(&plan.credentials),
+        Arc::clone(&published),
+        plan.cache.clone(),
+        servers,
+    );
+    tasks.spawn(crate::http::serve(api, None, crate::api::router(state)));
 
     // Certificates cached on disk by an earlier run serve at once.
     let warmed = plan.cache.warm_up_from_disk(timearg::now()).await;
@@ -833,6 +818,11 @@ async fn production(path: &Path, http: Option<&str>) -> Result<Plan, InputError>
         });
     }
     let api = serve_config::socket_address("api bind", http.unwrap_or(&file.api.bind))?;
+    let api_token = match &file.api.token_file {
+        Some(path) => Some(BearerToken::read(&serve_config::resolve(base, path))?),
+        None => None,
+    };
+    crate::api::check_exposure(api, file.api.allow_remote, api_token.as_ref())?;
     // Certificates exchanged out of band come from the [x5u.files] map; other
     // URLs are fetched.
     let map = certstore::X5uMap::from_config_file(path).map_err(|e| InputError(e.to_string()))?;
@@ -858,6 +848,7 @@ async fn production(path: &Path, http: Option<&str>) -> Result<Plan, InputError>
         listeners,
         services,
         api,
+        api_token,
         credentials,
         trust,
         cache,
@@ -1012,6 +1003,9 @@ async fn demo(args: &Args) -> Result<Plan, InputError> {
     ];
     let api =
         serve_config::socket_address("--http", args.http.as_deref().unwrap_or("127.0.0.1:8080"))?;
+    // The demo has no token to protect the API with.
+    crate::api::check_exposure(api, false, None)
+        .map_err(|_| format!("--http {api}: the demo serves the HTTP API on loopback only"))?;
     let services = Services {
         auth: Some(AuthService::new(Arc::clone(&credentials), numbers.clone())),
         certificates: Some(Arc::new(cache.clone()) as Arc<dyn CertificateSource>),
@@ -1021,6 +1015,7 @@ async fn demo(args: &Args) -> Result<Plan, InputError> {
         listeners,
         services,
         api,
+        api_token: None,
         credentials,
         trust,
         cache,

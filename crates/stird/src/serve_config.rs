@@ -181,18 +181,30 @@ fn max_digits() -> u8 {
     15
 }
 
-/// `[api]`: the HTTP listener for health and readiness.
+/// `[api]`: the HTTP listener of the signing and verification API, the
+/// OpenAPI document, health, readiness and metrics.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiTable {
     /// The address to bind; loopback by default.
     #[serde(default = "api_bind")]
     pub bind: String,
+    /// Allow a bind address other than loopback, which also requires
+    /// `token_file`.
+    #[serde(default)]
+    pub allow_remote: bool,
+    /// A file holding the bearer token that the signing, verification and
+    /// metrics endpoints then require.
+    pub token_file: Option<PathBuf>,
 }
 
 impl Default for ApiTable {
     fn default() -> Self {
-        ApiTable { bind: api_bind() }
+        ApiTable {
+            bind: api_bind(),
+            allow_remote: false,
+            token_file: None,
+        }
     }
 }
 
