@@ -681,8 +681,9 @@ impl ProxyServer {
             .iter()
             .find(|(name, _)| *name == "Identity")
             .map(|(_, value)| value.as_str());
-        let replace_identity = identity.is_some()
-            && self.core.policy().existing_identity == crate::redirect::ExistingIdentity::Replace;
+        let replace_identity = (identity.is_some()
+            && self.core.policy().existing_identity == crate::redirect::ExistingIdentity::Replace)
+            || (verifying && self.core.policy().strip_identity);
         let mut first_via = true;
         let mut first_route = true;
         let mut wrote_max_forwards = false;
@@ -753,6 +754,15 @@ impl ProxyServer {
         }
         if !wrote_max_forwards {
             out.push_str("Max-Forwards: 69\r\n");
+        }
+        // RFC 8224 section 6.1: the authentication service adds a Date when
+        // none is present, the time of the PASSporT's iat.
+        if let Some(iat) = decision.iat
+            && request.headers.get("Date").is_none()
+        {
+            let time =
+                std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(iat).unwrap_or_default());
+            let _ = write!(out, "Date: {}\r\n", httpdate::fmt_http_date(time));
         }
         for (name, value) in &decision.headers {
             let add = match *name {
@@ -1038,6 +1048,7 @@ impl Decision {
             reason: "Moved Temporarily",
             headers: Vec::new(),
             verstat: None,
+            iat: None,
         }
     }
 }

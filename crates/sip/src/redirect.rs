@@ -92,6 +92,9 @@ pub struct ListenerPolicy {
     pub orig: OrigSource,
     /// A signing listener's treatment of a call already signed.
     pub existing_identity: ExistingIdentity,
+    /// A verifying proxy removes the Identity headers it verified from the
+    /// INVITE it forwards.
+    pub strip_identity: bool,
     /// INVITEs accepted per second from all sources; `None` for no limit.
     pub rate_limit: Option<u32>,
     /// INVITEs accepted per second from one source address.
@@ -216,6 +219,7 @@ impl ListenerPolicy {
             trunks: Vec::new(),
             orig: OrigSource::AssertedThenFrom,
             existing_identity: ExistingIdentity::Add,
+            strip_identity: false,
             rate_limit: None,
             rate_limit_per_source: None,
             on_overload: OnOverload::Reject,
@@ -341,6 +345,8 @@ pub(crate) struct Decision {
     pub(crate) headers: Vec<(&'static str, String)>,
     /// The verification status, for a verifying decision.
     pub(crate) verstat: Option<Verstat>,
+    /// The iat of the PASSporT signed, for a signing decision.
+    pub(crate) iat: Option<i64>,
 }
 
 impl Decision {
@@ -350,6 +356,7 @@ impl Decision {
             reason,
             headers,
             verstat: None,
+            iat: None,
         }
     }
 }
@@ -870,7 +877,13 @@ impl RedirectServer {
                         "attestation capped by the credential's policy"
                     );
                 }
-                vec![contact, ("Identity", signed.identity)]
+                let mut decision = Decision::new(
+                    302,
+                    "Moved Temporarily",
+                    vec![contact, ("Identity", signed.identity)],
+                );
+                decision.iat = Some(now);
+                return decision;
             }
             Err(error) => {
                 // An SBC expects a 302 whether or not a signature was made.
@@ -1030,6 +1043,7 @@ impl RedirectServer {
             reason: "Moved Temporarily",
             headers,
             verstat: Some(verdict.verstat),
+            iat: None,
         }
     }
 

@@ -22,9 +22,10 @@ use std::time::Duration;
 use common::{header, no_services, signing, status, verifying};
 use service::SignRequest;
 use sip::proxy::{DEFAULT_MTU, HopTransport, ProxyConfig, ProxyServer};
-use sip::redirect::{ListenerPolicy, OnOverload, Role, Services};
+use sip::redirect::{ListenerPolicy, OnFailure, OnOverload, Role, Services};
 use sip::transport::{Limits, serve_stream, serve_udp};
 use support::{Repository, Route, TempDir, now};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
 /// A proxy listening on UDP and TCP at one loopback port, a client socket,
@@ -183,6 +184,8 @@ async fn signing_proxy_forwards_and_relays() {
         "{forwarded}"
     );
     assert_eq!(header(&forwarded, "Content-Length"), Some("0"));
+    // RFC 8224 section 6.1: the signer adds the Date the request lacked.
+    assert!(header(&forwarded, "Date").is_some_and(|d| d.ends_with(" GMT")));
 
     // 180 from the next hop reaches the client without the proxy's Via.
     let ringing = answer(&forwarded, 180, "Ringing");
@@ -372,6 +375,98 @@ async fn verifying_proxy_replaces_upstream_claims() {
     );
     assert_eq!(header(&forwarded, "P-Attestation-Indicator"), None);
     assert_eq!(forwarded.matches("verstat=").count(), 2);
+}
+
+/// A verstat written after the host, where some operators put it, is removed
+/// too; under the continue policy a failed call goes on marked
+/// TN-Validation-Failed with a Reason, and `strip_identity` removes the
+/// Identity header it verified.
+#[tokio::test]
+async fn verifying_proxy_marks_failures_and_strips_identity() {
+    let dir = TempDir::new("proxy-strip");
+    let repository = Repository::start(&dir.0).await;
+    let signing = signing("proxy-strip", &repository.url("cr.test", "/chain.pem"));
+    let mut policy = ListenerPolicy::new("verify", Role::Verify);
+    policy.on_failure = OnFailure::Continue;
+    policy.strip_identity = true;
+    let rig = rig(policy, verifying(&signing, &repository), None).await;
+    let garbage =
+        "eyJhbGciOiJFUzI1NiJ9.e30.c2ln;info=<https://cr.test/chain.pem>;alg=ES256;ppt=shaken";
+    let invite = String::from_utf8(request(
+        &rig.client,
+        "INVITE",
+        "z9hG4bKstrip",
+        &format!("Identity: {garbage}\r\n"),
+    ))
+    .unwrap()
+    .replace(
+        "From: <sip:+12025550100@192.0.2.10;user=phone>",
+        "From: <sip:+12025550100@192.0.2.10;user=phone;verstat=TN-Validation-Passed>",
+    );
+    rig.client
+        .send_to(invite.as_bytes(), rig.address)
+        .await
+        .unwrap();
+    let forwarded = expect(&rig.hop).await;
+    assert_eq!(
+        header(&forwarded, "From"),
+        Some("<sip:+12025550100;verstat=TN-Validation-Failed@192.0.2.10;user=phone>;tag=abc")
+    );
+    assert_eq!(forwarded.matches("verstat=").count(), 1);
+    assert_eq!(header(&forwarded, "Identity"), None);
+    assert!(
+        header(&forwarded, "Reason").is_some_and(|r| r.starts_with("STIR ;cause=")),
+        "{forwarded}"
+    );
+}
+
+/// An INVITE under 1,300 bytes that the Identity header pushes over the
+/// limit goes over TCP, and the response on that connection comes back to
+/// the client over UDP.
+#[tokio::test]
+async fn identity_pushing_past_1300_bytes_goes_over_tcp() {
+    let signing = signing("proxy-push", "https://cr.test/chain.pem");
+    let services = Services {
+        auth: Some(signing.auth.clone()),
+        ..no_services()
+    };
+    let rig = rig(ListenerPolicy::new("sign", Role::Sign), services, None).await;
+    let hop_tcp = TcpListener::bind(rig.hop.local_addr().unwrap())
+        .await
+        .unwrap();
+    let padding = format!("X-Padding: {}\r\n", "p".repeat(700));
+    let invite = request(&rig.client, "INVITE", "z9hG4bKpush", &padding);
+    assert!(invite.len() < 1300, "{}", invite.len());
+    rig.client.send_to(&invite, rig.address).await.unwrap();
+
+    let (mut stream, _) = tokio::time::timeout(Duration::from_secs(5), hop_tcp.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !received.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "connection closed");
+        received.extend_from_slice(&chunk[..n]);
+    }
+    let forwarded = String::from_utf8(received).unwrap();
+    assert!(forwarded.len() > 1300, "{}", forwarded.len());
+    assert!(
+        header(&forwarded, "Via").is_some_and(|via| via.starts_with("SIP/2.0/TCP 127.0.0.1")),
+        "{forwarded}"
+    );
+    assert!(header(&forwarded, "Identity").is_some());
+    assert!(header(&forwarded, "Date").is_some());
+
+    let ok = answer(&forwarded, 200, "OK");
+    stream.write_all(ok.as_bytes()).await.unwrap();
+    let relayed = expect(&rig.client).await;
+    assert_eq!(status(&relayed), "SIP/2.0 200 OK");
+    assert_eq!(count(&relayed, "Via"), 1);
 }
 
 /// Signs a PASSporT for the client's numbers with `signing`'s credential.

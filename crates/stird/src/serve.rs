@@ -607,6 +607,7 @@ fn listener_policy(table: &ListenerTable, index: usize) -> Result<ListenerPolicy
             ));
         }
     };
+    policy.strip_identity = table.strip_identity;
     policy.existing_identity = match table.existing_identity.as_str() {
         "add" => ExistingIdentity::Add,
         "replace" => ExistingIdentity::Replace,

@@ -86,6 +86,9 @@ pub struct ListenerTable {
     /// `add`, `replace` or `keep`.
     #[serde(default = "add")]
     pub existing_identity: String,
+    /// A verifying proxy removes the Identity headers it verified.
+    #[serde(default)]
+    pub strip_identity: bool,
     /// INVITEs accepted per second from all sources; no limit by default.
     pub rate_limit: Option<u32>,
     /// INVITEs accepted per second from one source address.
