@@ -6,17 +6,17 @@
 //! writes `verstat` in From and in P-Asserted-Identity, sets
 //! P-Attestation-Indicator and P-Origination-ID from the PASSporT (removing
 //! whatever an upstream element wrote there), and forwards the call, or
-//! answers it with the failure response when its policy rejects. Every other
+//! responds with the failure response when its policy rejects. Every other
 //! request, CANCEL and ACK among them, is forwarded unchanged but for the Via
 //! and Max-Forwards, and responses travel back along the Via path.
 //!
-//! The proxy keeps no state a response needs. Its Via branch has two parts:
-//! a loop part, a MAC of the Request-URI, From tag, Call-ID and CSeq number,
-//! which finds a request that comes back to this proxy (section 16.3); and a
-//! transaction part, a MAC of the loop part and of the previous hop's Via,
-//! which gives a retransmission, its CANCEL and the ACK of a failure the same
-//! branch as the INVITE, and lets the proxy recognise the responses it must
-//! relay. A response whose top Via this proxy did not write, or whose MAC
+//! The proxy keeps no state a response needs. Its Via branch has two parts.
+//! The loop part is a MAC of the Request-URI, From tag, Call-ID and CSeq
+//! number, so a request that comes back to this proxy is found (section
+//! 16.3). The transaction part is a MAC of the loop part and of the previous
+//! hop's Via. It gives a retransmission, its CANCEL and the ACK of a failure
+//! the same branch as the INVITE, and lets the proxy recognise the responses
+//! it must relay. A response whose top Via this proxy did not write, or whose MAC
 //! fails, is dropped: nobody can use the proxy to send a response to an
 //! address of their choice.
 //!
@@ -65,7 +65,8 @@ impl HopTransport {
     }
 }
 
-/// Where and how the proxy forwards requests.
+/// The forwarding settings of a proxy: its own address, its next hop and the
+/// path MTU.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     /// The host and port written in this proxy's Via and recognised in Via
@@ -219,6 +220,7 @@ impl ProxyServer {
             self.core
                 .respond(request, code, reason, extra, source, transport)
         };
+
         if request.method == "ACK" && self.absorbs_ack(request, source) {
             return None;
         }
@@ -231,6 +233,7 @@ impl ProxyServer {
                 _ => respond(483, "Too Many Hops", &[]),
             };
         }
+
         if request.method != "ACK"
             && let Some(required) = header(request, "Proxy-Require")
         {
@@ -238,6 +241,7 @@ impl ProxyServer {
             // (RFC 3261 section 16.3, step 5).
             return respond(420, "Bad Extension", &[("Unsupported", required)]);
         }
+
         if self.looped(request) {
             self.log_refusal(request, source, "the request carries this proxy's Via for the same Request-URI, From tag, Call-ID and CSeq: a loop (RFC 3261 section 16.3)");
             return match request.method {
@@ -245,10 +249,12 @@ impl ProxyServer {
                 _ => respond(482, "Loop Detected", &[]),
             };
         }
+
         if request.method == "OPTIONS" && !request.uri.contains('@') {
             // A keep-alive addressed to the proxy itself.
             return respond(200, "OK", &[("Allow", ALLOW.to_owned())]);
         }
+
         match request.method {
             "INVITE" if !header(request, "To").is_some_and(|to| has_tag(&to)) => {
                 self.invite(request, source, inbound, now).await
@@ -359,8 +365,8 @@ impl ProxyServer {
             .await
     }
 
-    /// Forwards the INVITE with the decision's headers, or answers it with
-    /// the decision's response, and records which in the transaction table.
+    /// Forwards the INVITE with the decision's headers, or responds with the
+    /// decision's response, and records which in the transaction table.
     async fn conclude(
         &self,
         request: &Request<'_>,
@@ -492,6 +498,7 @@ impl ProxyServer {
                 ),
             });
         }
+
         let previous = top_via_with_received(&header(request, "Via").unwrap_or_default(), source);
         let connection = match inbound.transport {
             Transport::Udp => None,
@@ -501,6 +508,7 @@ impl ProxyServer {
         let build = |transport: HopTransport| {
             Arc::new(self.build(request, transport, &branch, connection, source, decision))
         };
+
         let mut transport = hop.transport;
         let mut bytes = build(transport);
         let limit = self.config.mtu.saturating_sub(MTU_MARGIN);
@@ -510,11 +518,13 @@ impl ProxyServer {
             bytes = build(transport);
             self.core.stats.large_over_tcp.fetch_add(1, Relaxed);
         }
+
         let over = |transport| Hop {
             address: hop.address,
             transport,
         };
         let mut sent = self.send(Arc::clone(&bytes), over(transport)).await;
+
         if large
             && let Err(error) = &sent
             && matches!(
@@ -535,6 +545,7 @@ impl ProxyServer {
             bytes = build(transport);
             sent = self.send(Arc::clone(&bytes), over(transport)).await;
         }
+
         match sent {
             Ok(()) => {
                 let counter = match transport {
@@ -795,10 +806,10 @@ impl ProxyServer {
         )
     }
 
-    /// The part of the branch that stays the same on every hop through this
-    /// proxy: a MAC of the Request-URI, From tag, Call-ID and CSeq number
-    /// (RFC 3261 section 16.6, step 8, without the To tag, which the ACK of a
-    /// failure adds).
+    /// Returns the part of the branch that stays the same on every hop
+    /// through this proxy: a MAC of the Request-URI, From tag, Call-ID and
+    /// CSeq number. RFC 3261 section 16.6, step 8, also names the To tag,
+    /// which is left out because the ACK of a failure adds one.
     fn loop_part(&self, request: &Request<'_>) -> String {
         let from_tag = header(request, "From")
             .map(|from| tag_param(&from).unwrap_or_default().to_owned())
@@ -879,7 +890,8 @@ impl ProxyServer {
     }
 
     /// Relays a response to the previous hop when its top Via is this
-    /// proxy's and its MAC holds (RFC 3261 section 16.11); drops it otherwise.
+    /// proxy's and its MAC is valid (RFC 3261 section 16.11). Otherwise the
+    /// response is dropped.
     async fn relay(&self, response: &Response<'_>, source: SocketAddr) {
         let values: Vec<String> = response
             .headers
@@ -1041,7 +1053,7 @@ impl Seen {
 }
 
 impl Decision {
-    /// The decision for a request forwarded unchanged.
+    /// Returns the decision for a request forwarded unchanged.
     fn pass() -> Decision {
         Decision {
             code: 302,
@@ -1075,6 +1087,7 @@ impl SipTarget {
         let mut parts = rest.split(';');
         let hostport = parts.next().unwrap_or_default();
         let hostport = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
+
         let mut transport = HopTransport::Udp;
         for param in parts {
             match param.split_once('=') {
@@ -1083,6 +1096,7 @@ impl SipTarget {
                 Some(("transport", "udp")) | None | Some(_) => {}
             }
         }
+
         let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
             let (host, after) = bracketed.split_once(']')?;
             let port = match after.strip_prefix(':') {
@@ -1096,6 +1110,7 @@ impl SipTarget {
                 None => (hostport.to_owned(), None),
             }
         };
+
         if host.is_empty() {
             return None;
         }
@@ -1108,8 +1123,8 @@ impl SipTarget {
     }
 }
 
-/// The fields of a Via that a downstream element copies into its responses,
-/// in a form that does not depend on spacing or letter case.
+/// Writes the fields of a Via that a downstream element copies into its
+/// responses, in a form that does not depend on spacing or letter case.
 fn canonical_via(via: &Via<'_>) -> String {
     format!(
         "{}|{}|{}|{}|{}|{}",
@@ -1127,8 +1142,8 @@ fn canonical_via(via: &Via<'_>) -> String {
 }
 
 /// Returns the address a response goes to for a Via (RFC 3261 section
-/// 18.2.2, RFC 3581): the received address, else the sent-by host when it is
-/// an address; at the rport for UDP when filled in, else the sent-by port.
+/// 18.2.2, RFC 3581). The host is the received address, else the sent-by
+/// host. The port is the rport for UDP when filled in, else the sent-by port.
 fn via_address(via: &Via<'_>, udp: bool) -> Option<SocketAddr> {
     let ip: IpAddr = via.received.unwrap_or(via.host).parse().ok()?;
     let port = match via.rport {

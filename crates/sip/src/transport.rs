@@ -24,7 +24,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::redirect::{LogLimiter, Outgoing, Transport};
 use crate::{MAX_MESSAGE_BYTES, frame, is_keepalive};
 
-/// Where a message came from: its transport and, for TCP and TLS, the
+/// The origin of a message: its transport and, for TCP and TLS, the
 /// connection's number in the handler's [`Connections`] table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Inbound {
@@ -46,10 +46,10 @@ pub trait Handler: Send + Sync + 'static {
         now: i64,
     ) -> Pin<Box<dyn Future<Output = Option<Outgoing>> + Send + 'a>>;
 
-    /// The listener's name, for logs.
+    /// Returns the listener's name, for logs.
     fn name(&self) -> &str;
 
-    /// The listener's counters.
+    /// Returns the listener's counters.
     fn stats(&self) -> Option<&crate::redirect::ListenerStats> {
         None
     }

@@ -138,8 +138,8 @@ fn count(text: &str, name: &str) -> usize {
 }
 
 /// A signing proxy adds Identity, its own Via and one hop less of
-/// Max-Forwards; the response comes back without its Via; a retransmission
-/// is forwarded byte for byte, not signed again.
+/// Max-Forwards. The response comes back without that Via, and a
+/// retransmission is forwarded byte for byte, not signed again.
 #[tokio::test]
 async fn signing_proxy_forwards_and_relays() {
     let signing = signing("proxy-sign", "https://cr.test/chain.pem");
@@ -241,8 +241,8 @@ async fn forged_responses_are_dropped() {
     );
 }
 
-/// Max-Forwards at zero, Proxy-Require and keep-alives are answered by the
-/// proxy itself (RFC 3261 section 16.3).
+/// The proxy itself responds to Max-Forwards at zero, Proxy-Require and
+/// keep-alives (RFC 3261 section 16.3).
 #[tokio::test]
 async fn proxy_answers_what_it_cannot_forward() {
     let rig = rig(ListenerPolicy::new("sign", Role::Sign), no_services(), None).await;
@@ -292,7 +292,7 @@ async fn proxy_answers_what_it_cannot_forward() {
 }
 
 /// A proxy whose next hop is itself sees its own Via come back with the same
-/// loop part, and answers 482, which travels back to the client.
+/// loop part, and responds 482, which travels back to the client.
 #[tokio::test]
 async fn loops_get_482() {
     let hop = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -378,7 +378,7 @@ async fn verifying_proxy_replaces_upstream_claims() {
 }
 
 /// A verstat written after the host, where some operators put it, is removed
-/// too; under the continue policy a failed call goes on marked
+/// too. Under the continue policy a failed call goes on marked
 /// TN-Validation-Failed with a Reason, and `strip_identity` removes the
 /// Identity header it verified.
 #[tokio::test]
@@ -530,7 +530,7 @@ async fn cancel_before_forwarding_ends_with_487() {
 }
 
 /// INVITEs over the rate limit get 503 with Retry-After while the accepted
-/// ones are forwarded; with too many verifications waiting on a certificate
+/// ones are forwarded. With too many verifications waiting on a certificate
 /// fetch, a further INVITE is shed at once, or passed with No-TN-Validation.
 #[tokio::test]
 async fn overload_sheds_the_excess() {
@@ -571,7 +571,7 @@ async fn overload_sheds_the_excess() {
         shed as u64
     );
 
-    // Verifications waiting on a repository that never answers.
+    // Verifications waiting on a repository that never responds.
     let dir = TempDir::new("proxy-pending");
     let repository = Repository::start(&dir.0).await;
     let hanging = signing("proxy-pending", &repository.url("cr.test", "/hang.pem"));
@@ -614,7 +614,7 @@ async fn overload_sheds_the_excess() {
 /// A request too large for UDP goes over TCP; when the hop refuses the TCP
 /// connection, it goes over UDP after all (RFC 3261 section 18.1.1).
 #[tokio::test]
-async fn large_request_falls_back_to_udp_when_tcp_is_refused() {
+async fn large_request_tcp_refused_falls_back() {
     let signing = signing("proxy-large", "https://cr.test/chain.pem");
     let services = Services {
         auth: Some(signing.auth.clone()),
