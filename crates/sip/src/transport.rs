@@ -166,6 +166,10 @@ impl Default for Limits {
     }
 }
 
+/// The receive buffer asked for on each UDP socket, in bytes: about 10,000
+/// INVITEs of 400 bytes.
+pub const UDP_RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
+
 /// Returns the time of each request's verification, in Unix seconds.
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -177,6 +181,17 @@ fn now() -> i64 {
 /// Serves SIP over UDP on `socket` until the task is dropped, with one reader
 /// task per core.
 pub async fn serve_udp(socket: Arc<UdpSocket>, server: Arc<dyn Handler>, limits: Limits) {
+    // A burst waits in the kernel's buffer rather than being dropped there;
+    // the kernel caps the size at net.core.rmem_max.
+    let buffer = socket2::SockRef::from(&*socket);
+    if let Err(error) = buffer.set_recv_buffer_size(UDP_RECEIVE_BUFFER) {
+        tracing::warn!(listener = %server.name(), %error, "cannot enlarge the UDP receive buffer");
+    }
+    tracing::debug!(
+        listener = %server.name(),
+        bytes = buffer.recv_buffer_size().unwrap_or(0),
+        "UDP receive buffer"
+    );
     let permits = Arc::new(Semaphore::new(limits.in_flight.max(1)));
     let readers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let mut tasks = tokio::task::JoinSet::new();

@@ -727,3 +727,95 @@ fn proxy_applies_the_failure_policies() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
 }
+
+/// Returns the resident memory of a process, in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap()
+}
+
+/// A burst of 3,000 INVITEs at a signing proxy limited to 200 a second: the
+/// excess gets 503 with Retry-After, the accepted calls reach the next hop
+/// signed, `/metrics` counts exactly the calls shed, and resident memory
+/// grows by less than 64 MiB.
+#[test]
+fn proxy_overload_sheds_the_excess() {
+    use std::net::UdpSocket;
+
+    let demo = demo("proxy-overload-peer");
+    let dir = temp_dir("proxy-overload");
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sink.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let config = sign_proxy_config(&demo, sink.local_addr().unwrap())
+        .replace("mode = \"proxy\"", "mode = \"proxy\"\nrate_limit = 200");
+    let proxy = start_config(&dir, "limited", &config);
+    let before = resident_kib(proxy.child.id());
+
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let local = client.local_addr().unwrap();
+    let total = 3_000;
+    // Both sides are read while the burst is sent, so no socket buffer
+    // overflows; each reader stops after two seconds of silence.
+    let read = |socket: UdpSocket, check: fn(&str)| {
+        std::thread::spawn(move || {
+            let mut buffer = vec![0u8; 65_536];
+            let mut count = 0;
+            while let Ok((n, _)) = socket.recv_from(&mut buffer) {
+                check(&String::from_utf8_lossy(&buffer[..n]));
+                count += 1;
+            }
+            count
+        })
+    };
+    let shed = read(client.try_clone().unwrap(), |response| {
+        assert!(
+            response.starts_with("SIP/2.0 503 Service Unavailable\r\n"),
+            "{response}"
+        );
+        assert!(response.contains("\r\nRetry-After: 1\r\n"), "{response}");
+    });
+    let forwarded = read(sink, |request| {
+        assert!(request.contains("\r\nIdentity: eyJ"), "{request}");
+    });
+    for i in 0..total {
+        let invite = format!(
+            "INVITE sip:+12025550101@127.0.0.1;user=phone SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bKburst{i};rport\r\n\
+             From: <sip:+12025550100@127.0.0.1;user=phone>;tag=b{i}\r\n\
+             To: <sip:+12025550101@127.0.0.1;user=phone>\r\n\
+             Call-ID: burst-{i}@127.0.0.1\r\n\
+             CSeq: 1 INVITE\r\n\
+             Max-Forwards: 70\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        client.send_to(invite.as_bytes(), proxy.sip_udp).unwrap();
+        if i % 100 == 99 {
+            // Paced at about 5,000 a second.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let (shed, forwarded) = (shed.join().unwrap(), forwarded.join().unwrap());
+    assert_eq!(shed + forwarded, total);
+    assert!(forwarded >= 200, "{forwarded}");
+    assert!(shed >= total / 2, "{shed}");
+    assert_eq!(
+        metric(
+            &proxy,
+            "stird_sip_shed_total{listener=\"sign-proxy\",reason=\"rate\"} "
+        ),
+        shed as u64
+    );
+    let after = resident_kib(proxy.child.id());
+    assert!(
+        after < before + 64 * 1024,
+        "{before} KiB before, {after} KiB after"
+    );
+}
