@@ -280,11 +280,21 @@ impl ProxyServer {
     }
 
     /// Returns true for the ACK of a final response this proxy sent itself,
-    /// which ends there (RFC 3261 section 17.2.1).
+    /// which ends there (RFC 3261 section 17.2.1). The transaction ends with
+    /// it, so its entry is dropped at once.
     fn absorbs_ack(&self, request: &Request<'_>, source: SocketAddr) -> bool {
-        RedirectServer::transaction_key(request, source)
-            .and_then(|key| self.core.transactions.get(&key))
-            .is_some_and(|state| matches!(Seen::of(&state), Seen::Completed(_)))
+        let Some(key) = RedirectServer::transaction_key(request, source) else {
+            return false;
+        };
+        let absorbed = self
+            .core
+            .transactions
+            .get(&key)
+            .is_some_and(|state| matches!(Seen::of(&state), Seen::Completed(_)));
+        if absorbed {
+            self.core.transactions.invalidate(&key);
+        }
+        absorbed
     }
 
     /// Returns true when a Via of the request is this proxy's with the loop

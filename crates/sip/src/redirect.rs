@@ -12,7 +12,8 @@
 //! Retransmitted INVITEs get the identical response from a table of recent
 //! transactions, keyed by source address, Via sent-by and branch, whose entries
 //! expire after 32 seconds (RFC 3261 section 17.2.1). The ACK of a 302 is
-//! absorbed. A CANCEL of an INVITE still being processed makes it end with 487.
+//! absorbed and removes its entry. A CANCEL of an INVITE still being processed
+//! makes it end with 487.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -515,7 +516,15 @@ impl RedirectServer {
 
         match request.method {
             "INVITE" => self.invite(&request, source, transport, now).await,
-            "ACK" => None,
+            "ACK" => {
+                // The ACK of a final response ends its transaction; the entry
+                // is dropped at once instead of after 32 seconds, and a
+                // retransmitted ACK is absorbed all the same.
+                if let Some(key) = Self::transaction_key(&request, source) {
+                    self.transactions.invalidate(&key);
+                }
+                None
+            }
             "CANCEL" => self.cancel(&request, source, transport),
             "OPTIONS" => self.respond(
                 &request,

@@ -237,6 +237,26 @@ async fn signing_302_is_repeated_for_retransmissions() {
         status(&text(&unknown.bytes)),
         "SIP/2.0 481 Call/Transaction Does Not Exist"
     );
+    // The ACK ends the transaction: its entry goes at once, so the same
+    // INVITE afterwards is signed again rather than answered from the table.
+    let ack = server
+        .handle(
+            &request("ACK", "z9hG4bKi1", ""),
+            source(),
+            Transport::Udp,
+            now(),
+        )
+        .await;
+    assert!(ack.is_none());
+    let after_ack = server
+        .handle(&invite, source(), Transport::Udp, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&text(&after_ack.bytes)),
+        "SIP/2.0 302 Moved Temporarily"
+    );
+    assert_ne!(after_ack.bytes, first.bytes);
     let _ = (&signing.pki, &signing.x5u);
 }
 
