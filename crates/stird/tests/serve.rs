@@ -14,13 +14,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    Server, demo, http_get, now, scenario, sign, sipp, sipp_text, start, stird, temp_dir,
-    udp_invite, verify_scenario,
+    Server, demo, free_port, http_get, metric, now, scenario, scenario_variant, sign, sipp,
+    sipp_text, start, start_config, stird, temp_dir, uas, udp_invite, verify_scenario,
 };
 
 #[test]
@@ -456,32 +455,6 @@ fn x5u_map_serves_verification() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
-/// Returns a loopback port free for UDP and TCP at the time of the call.
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free for both UDP and TCP");
-}
-
-/// The terminating sipp, started before the call and waited for after it.
-fn uas(scenario: &Path, port: u16, transport: &str, calls: usize) -> Child {
-    Command::new("sipp")
-        .arg("-sf")
-        .arg(scenario)
-        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", transport])
-        .args(["-m", &calls.to_string(), "-nostdin"])
-        .args(["-timeout", "60s", "-timeout_error"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sipp must be installed (Debian package sip-tester)")
-}
-
 /// The configuration of a verifying proxy that trusts the demo's root and
 /// fetches from its repository, with `extra` keys in its listener.
 fn verify_proxy_config(demo: &Server, next_hop: u16, extra: &str) -> String {
@@ -515,32 +488,6 @@ fn sign_proxy_config(demo: &Server, next_hop: SocketAddr) -> String {
         pki.join("chain.pem").display(),
         demo.repository.clone().unwrap(),
     )
-}
-
-fn start_config(dir: &Path, name: &str, config: &str) -> Server {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, config).unwrap();
-    start(dir, &["--config", path.to_str().unwrap()])
-}
-
-fn metric(server: &Server, line_start: &str) -> u64 {
-    let text = http_get(server.http, "/metrics");
-    text.lines()
-        .find_map(|line| line.strip_prefix(line_start))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {line_start} in\n{text}"))
-}
-
-/// Writes a copy of a scenario of examples/sipp with `from` replaced by `to`.
-fn scenario_variant(dir: &Path, name: &str, source: &str, edits: &[(&str, &str)]) -> PathBuf {
-    let mut text = std::fs::read_to_string(scenario(source)).unwrap();
-    for (from, to) in edits {
-        assert!(text.contains(from), "{source} has no {from}");
-        text = text.replace(from, to);
-    }
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 /// Originating sipp, a signing proxy, a verifying proxy and terminating sipp:

@@ -218,7 +218,7 @@ pub fn verify_scenario(
 
     ]]>
   </send>
-  <recv response="100" optional="true"/>
+  <recv response="100" optional="true" response_txn="call"/>
   <recv response="{expected}" response_txn="call"/>
 {ack}</scenario>
 "#
@@ -296,4 +296,56 @@ pub fn udp_invite(target: SocketAddr, branch: &str) -> String {
     let mut buffer = [0u8; 8192];
     let (n, _) = socket.recv_from(&mut buffer).unwrap();
     String::from_utf8_lossy(&buffer[..n]).into_owned()
+}
+
+/// Returns a loopback port free for UDP and TCP at the time of the call.
+pub fn free_port() -> u16 {
+    for _ in 0..50 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free for both UDP and TCP");
+}
+
+/// The terminating sipp, started before the call and waited for after it.
+pub fn uas(scenario: &Path, port: u16, transport: &str, calls: usize) -> Child {
+    Command::new("sipp")
+        .arg("-sf")
+        .arg(scenario)
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", transport])
+        .args(["-m", &calls.to_string(), "-nostdin"])
+        .args(["-timeout", "60s", "-timeout_error"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sipp must be installed (Debian package sip-tester)")
+}
+
+pub fn start_config(dir: &Path, name: &str, config: &str) -> Server {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, config).unwrap();
+    start(dir, &["--config", path.to_str().unwrap()])
+}
+
+pub fn metric(server: &Server, line_start: &str) -> u64 {
+    let text = http_get(server.http, "/metrics");
+    text.lines()
+        .find_map(|line| line.strip_prefix(line_start))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line_start} in\n{text}"))
+}
+
+/// Writes a copy of a scenario of examples/sipp with `from` replaced by `to`.
+pub fn scenario_variant(dir: &Path, name: &str, source: &str, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(scenario(source)).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{source} has no {from}");
+        text = text.replace(from, to);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
 }
