@@ -48,18 +48,32 @@ impl Drop for Kamailio {
 /// Starts Kamailio with the redirect-model configuration, its two sides on
 /// free ports, and waits until both accept TCP connections.
 fn kamailio(dir: &Path, sign: u16, verify: u16, called_party: &str) -> Kamailio {
+    start_kamailio(
+        dir,
+        "redirect",
+        &[
+            ("STIRD_SIGN", format!("127.0.0.1:{sign}")),
+            ("STIRD_VERIFY", format!("127.0.0.1:{verify}")),
+            ("CALLED_PARTY", called_party.to_owned()),
+        ],
+    )
+}
+
+/// Starts Kamailio with the configuration of `model`, its two sides on free
+/// ports and the other placeholders replaced as `values` gives.
+fn start_kamailio(dir: &Path, model: &str, values: &[(&str, String)]) -> Kamailio {
     let template = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../integrations/kamailio/redirect/kamailio.cfg"),
+            .join(format!("../../integrations/kamailio/{model}/kamailio.cfg")),
     )
     .unwrap();
     let (originating, terminating) = (free_port(), free_port());
-    let config = template
+    let mut config = template
         .replace("ORIG_PORT", &originating.to_string())
-        .replace("TERM_PORT", &terminating.to_string())
-        .replace("STIRD_SIGN", &format!("127.0.0.1:{sign}"))
-        .replace("STIRD_VERIFY", &format!("127.0.0.1:{verify}"))
-        .replace("CALLED_PARTY", called_party);
+        .replace("TERM_PORT", &terminating.to_string());
+    for (placeholder, value) in values {
+        config = config.replace(placeholder, value);
+    }
     let path = dir.join("kamailio.cfg");
     std::fs::write(&path, config).unwrap();
     let child = Command::new("kamailio")
@@ -380,4 +394,67 @@ fn kamailio_relays_large_invites_over_tcp() {
         "{}",
         sipp_text(&terminating)
     );
+}
+
+/// The HTTP model: Kamailio asks stird's HTTP API from async task routes.
+/// Calls reach the called party signed and TN-Validation-Passed, and an
+/// altered PASSporT gets 438 when failures are rejected.
+#[test]
+fn kamailio_http_model_signs_and_verifies() {
+    let demo = demo("kamailio-http-peer");
+    let dir = temp_dir("kamailio-http");
+    let (server, _, _) = stird(&demo, &dir, "reject");
+    let called = free_port();
+    let kamailio = start_kamailio(
+        &dir,
+        "http",
+        &[
+            ("STIRD_API", server.http.to_string()),
+            ("CALLED_PARTY", format!("127.0.0.1:{called};transport=tcp")),
+            ("REJECT_FAILURES", "1".to_owned()),
+        ],
+    );
+    let calls = 20;
+    let terminating = uas(
+        &terminating_scenario(&dir, "TN-Validation-Passed"),
+        called,
+        "t1",
+        calls,
+    );
+    let output = sipp(
+        &scenario("proxy-uac.xml"),
+        format!("127.0.0.1:{}", kamailio.originating)
+            .parse()
+            .unwrap(),
+        "u1",
+        &["-m", &calls.to_string(), "-r", "10"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+    let terminating = terminating.wait_with_output().unwrap();
+    assert_eq!(
+        terminating.status.code(),
+        Some(0),
+        "{}",
+        sipp_text(&terminating)
+    );
+
+    let key = demo.dir.join("data/pki/subscriber.key.pem");
+    let other = sign(
+        &demo,
+        &key,
+        &demo.repository.clone().unwrap(),
+        "+12025550199",
+        "+12025550101",
+        now(),
+    );
+    let path = verify_scenario(&dir, "http-orig", "+12025550100", "+12025550101", 438, 0);
+    let output = sipp(
+        &path,
+        format!("127.0.0.1:{}", kamailio.terminating)
+            .parse()
+            .unwrap(),
+        "u1",
+        &["-m", "1", "-key", "identity", &other],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
 }
