@@ -38,13 +38,13 @@ use aws_lc_rs::hmac;
 use tokio::net::UdpSocket;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::redirect::tag_param;
 use crate::redirect::{
     ALLOW, Decision, ListenerPolicy, LogLimiter, Outgoing, RedirectServer, Services, Transport,
     TxState, has_tag, header, header_safe, lock, top_via_with_received,
 };
+use crate::redirect::{network_contains, split_first_entry, tag_param};
 use crate::transport::{Connections, Handler, Inbound, Limits, Shared, connect};
-use crate::verstat::with_verstat;
+use crate::verstat::{with_verstat, without_verstat};
 use crate::{Message, Request, Response, Via, parse, parse_cseq, parse_via};
 
 /// The transport of a hop the proxy forwards to.
@@ -96,6 +96,10 @@ const COOKIE: &str = "z9hG4bK";
 /// its responses go back on it.
 const CONNECTION_PARAM: &str = "stird-conn";
 
+/// How long a failed connection to a hop is remembered: requests to that hop
+/// fail at once meanwhile.
+pub const FAILED_CONNECT_MEMORY: Duration = Duration::from_secs(5);
+
 /// An INVITE this proxy forwarded: the bytes and where they went.
 #[derive(Debug)]
 pub(crate) struct Forward {
@@ -117,6 +121,10 @@ pub struct ProxyServer {
     log_limit: Arc<LogLimiter>,
     /// One connection attempt at a time per hop.
     connecting: moka::sync::Cache<SocketAddr, Arc<tokio::sync::Mutex<()>>>,
+    /// Hops a connection to failed recently, with the error's kind, so the
+    /// requests behind a failed attempt fail at once instead of each waiting
+    /// for a timeout of its own.
+    failed: moka::sync::Cache<SocketAddr, std::io::ErrorKind>,
     this: Weak<ProxyServer>,
 }
 
@@ -169,6 +177,10 @@ impl ProxyServer {
             connecting: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_idle(Duration::from_secs(60))
+                .build(),
+            failed: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(FAILED_CONNECT_MEMORY)
                 .build(),
             this: this.clone(),
         })
@@ -250,7 +262,7 @@ impl ProxyServer {
             };
         }
 
-        if request.method == "OPTIONS" && !request.uri.contains('@') {
+        if request.method == "OPTIONS" && !request.uri.contains('@') && self.names_us(request.uri) {
             // A keep-alive addressed to the proxy itself.
             return respond(200, "OK", &[("Allow", ALLOW.to_owned())]);
         }
@@ -331,7 +343,9 @@ impl ProxyServer {
         now: i64,
     ) -> Option<Outgoing> {
         let transport = inbound.transport;
-        if !self.core.admitted(source) {
+        // A retransmission is recognised before the rate limits, so it gets
+        // what its first copy got and takes no token.
+        if !self.core.known_transaction(request, source) && !self.core.admitted(source) {
             let decision = self.core.overload_decision(request);
             return self
                 .conclude(request, source, inbound, None, decision)
@@ -697,6 +711,7 @@ impl ProxyServer {
         out.push_str("\r\n");
 
         let verifying = decision.verstat.is_some();
+        let verifier = self.core.policy().role == crate::redirect::Role::Verify;
         let identity = decision
             .headers
             .iter()
@@ -768,13 +783,22 @@ impl ProxyServer {
                         continue;
                     }
                 }
-                "P-Attestation-Indicator" | "P-Origination-ID" if verifying => continue,
+                "From" | "P-Asserted-Identity" if verifier => {
+                    // A verifying proxy passes no upstream verstat, on any
+                    // request.
+                    let value = without_verstat(&field.unfolded());
+                    let _ = write!(out, "{}: {}\r\n", field.name, header_safe(&value));
+                    continue;
+                }
+                "P-Attestation-Indicator" | "P-Origination-ID" if verifying || verifier => continue,
                 _ => {}
             }
             let _ = write!(out, "{}: {}\r\n", field.name, field.value);
         }
         if !wrote_max_forwards {
-            out.push_str("Max-Forwards: 69\r\n");
+            // RFC 3261 section 16.6, step 3: a request without Max-Forwards
+            // gets one, 70.
+            out.push_str("Max-Forwards: 70\r\n");
         }
         // RFC 8224 section 6.1: the authentication service adds a Date when
         // none is present, the time of the PASSporT's iat.
@@ -874,16 +898,25 @@ impl ProxyServer {
         if let Some(sender) = self.connections.outbound(peer) {
             return Ok(sender);
         }
+        self.recently_failed(peer)?;
         let gate = self
             .connecting
             .get_with(peer, || Arc::new(tokio::sync::Mutex::new(())));
-        let _turn = gate.lock().await;
+        let Ok(_turn) = tokio::time::timeout(self.config.connect_timeout, gate.lock()).await else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("a connection to {peer} is still being opened"),
+            ));
+        };
         if let Some(sender) = self.connections.outbound(peer) {
             return Ok(sender);
         }
-        if self.connections.len() >= self.limits.connections {
+        self.recently_failed(peer)?;
+        // Connections peers open do not count: they cannot use up the
+        // connections this proxy needs for its own hops.
+        if self.connections.outbound_len() >= self.limits.connections {
             return Err(std::io::Error::other(format!(
-                "{} connections are open, the limit",
+                "{} connections to hops are open, the limit",
                 self.limits.connections
             )));
         }
@@ -896,13 +929,37 @@ impl ProxyServer {
             in_flight: Arc::clone(&self.in_flight),
             log_limit: Arc::clone(&self.log_limit),
         };
-        connect(peer, self.config.connect_timeout, shared).await
+        match connect(peer, self.config.connect_timeout, shared).await {
+            Ok(sender) => Ok(sender),
+            Err(error) => {
+                self.failed.insert(peer, error.kind());
+                Err(error)
+            }
+        }
+    }
+
+    /// Fails with the kind of the last error when a connection to `peer`
+    /// failed within [`FAILED_CONNECT_MEMORY`].
+    fn recently_failed(&self, peer: SocketAddr) -> std::io::Result<()> {
+        match self.failed.get(&peer) {
+            Some(kind) => Err(std::io::Error::new(
+                kind,
+                format!(
+                    "a connection to {peer} failed less than {} s ago",
+                    FAILED_CONNECT_MEMORY.as_secs()
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Relays a response to the previous hop when its top Via is this
     /// proxy's and its MAC is valid (RFC 3261 section 16.11). Otherwise the
     /// response is dropped.
     async fn relay(&self, response: &Response<'_>, source: SocketAddr) {
+        if let Err(error) = crate::check_response(response) {
+            return self.drop_response(response, source, &format!("malformed: {error}"));
+        }
         let values: Vec<String> = response
             .headers
             .get_all("Via")
@@ -1033,6 +1090,18 @@ impl Handler for ProxyServer {
 
     fn connections(&self) -> Option<&Connections> {
         Some(&self.connections)
+    }
+
+    fn accepts(&self, peer: IpAddr) -> bool {
+        self.config
+            .next_hop
+            .is_some_and(|(hop, _)| hop.ip() == peer)
+            || self
+                .core
+                .policy()
+                .allow_sources
+                .iter()
+                .any(|network| network_contains(network, peer))
     }
 
     fn stats(&self) -> Option<&crate::redirect::ListenerStats> {
@@ -1200,33 +1269,14 @@ fn without_top_via(response: &Response<'_>) -> Vec<u8> {
 /// inside quotes and angle brackets.
 fn split_entries(value: &str) -> Vec<String> {
     let mut entries = Vec::new();
-    let (mut quoted, mut bracketed, mut escaped) = (false, false, false);
-    let mut start = 0;
-    for (index, c) in value.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
+    let mut rest = Some(value);
+    while let Some(text) = rest {
+        let (first, more) = split_first_entry(text);
+        if !first.is_empty() {
+            entries.push(first.to_owned());
         }
-        match c {
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '<' if !quoted => bracketed = true,
-            '>' if !quoted => bracketed = false,
-            ',' if !quoted && !bracketed => {
-                entries.push(
-                    value
-                        .get(start..index)
-                        .unwrap_or_default()
-                        .trim()
-                        .to_owned(),
-                );
-                start = index + 1;
-            }
-            _ => {}
-        }
+        rest = more;
     }
-    entries.push(value.get(start..).unwrap_or_default().trim().to_owned());
-    entries.retain(|entry| !entry.is_empty());
     entries
 }
 

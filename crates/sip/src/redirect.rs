@@ -325,6 +325,21 @@ impl LogLimiter {
     }
 }
 
+/// The call a PASSporT was first verified for: the digest of its Call-ID,
+/// and the Call-ID's first 64 characters for logs.
+#[derive(Debug, Clone)]
+struct Replay {
+    call: [u8; 32],
+    shown: Arc<str>,
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
 /// The state of an INVITE transaction.
 #[derive(Debug)]
 pub(crate) enum TxState {
@@ -396,7 +411,7 @@ pub struct RedirectServer {
     pub(crate) stats: ListenerStats,
     /// Call-IDs of recently verified PASSporTs, by signature, kept for twice
     /// the default freshness window.
-    replays: moka::sync::Cache<Arc<str>, Arc<str>>,
+    replays: moka::sync::Cache<[u8; 32], Replay>,
     /// Keyed by the SHA-256 of the transaction's identifiers, so a key costs
     /// 32 bytes whatever the request carries.
     pub(crate) transactions: moka::sync::Cache<[u8; 32], Arc<Mutex<TxState>>>,
@@ -510,7 +525,12 @@ impl RedirectServer {
             return reply;
         }
 
-        if request.method == "INVITE" && !self.admitted(source) {
+        // A retransmission is recognised before the rate limits, so it gets
+        // the response its first copy got and takes no token.
+        if request.method == "INVITE"
+            && !self.known_transaction(&request, source)
+            && !self.admitted(source)
+        {
             return self.overloaded(&request, source, transport);
         }
 
@@ -597,6 +617,12 @@ impl RedirectServer {
             return Err(self.respond(request, 403, "Forbidden", &[], source, transport));
         }
         Ok(())
+    }
+
+    /// Returns true when the request belongs to a transaction in the table.
+    pub(crate) fn known_transaction(&self, request: &Request<'_>, source: SocketAddr) -> bool {
+        Self::transaction_key(request, source)
+            .is_some_and(|key| self.transactions.contains_key(&key))
     }
 
     /// Applies the rate limits, logging each change between under and over.
@@ -696,10 +722,7 @@ impl RedirectServer {
                 material.push_str(&format!("{call_id}|{number}|{tag}"));
             }
         }
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(digest.as_ref());
-        Some(key)
+        Some(sha256(material.as_bytes()))
     }
 
     async fn invite(
@@ -965,23 +988,32 @@ impl RedirectServer {
             if signature.is_empty() {
                 continue;
             }
-            let key: Arc<str> = Arc::from(signature);
+            // Digests, so an entry weighs the same whatever the request
+            // carries.
+            let key = sha256(signature.as_bytes());
+            let call = sha256(call_id.as_bytes());
             if let Some(first) = self.replays.get(&key)
-                && first.as_ref() != call_id
+                && first.call != call
             {
                 replayed = true;
                 if let Some(suppressed) = self.log_limit.allow() {
                     tracing::warn!(
                         listener = %self.policy.name,
                         %call_id,
-                        first_call_id = %first,
+                        first_call_id = %first.shown,
                         suppressed,
                         "PASSporT replayed: verified before for another call"
                     );
                 }
                 continue;
             }
-            self.replays.insert(key, Arc::from(call_id));
+            self.replays.insert(
+                key,
+                Replay {
+                    call,
+                    shown: call_id.chars().take(64).collect::<String>().into(),
+                },
+            );
         }
         replayed
     }
@@ -1299,39 +1331,74 @@ fn to_tag(request: &Request<'_>) -> String {
         .collect()
 }
 
+/// Returns a Via header value with received and rport written on its top
+/// entry as RFC 3261 section 18.2.1 and RFC 3581 say. A received the client
+/// wrote itself is replaced, and an rport, with or without a value, gets the
+/// source port. So a response goes back to where the request came from, not
+/// to an address of the client's choosing.
 pub(crate) fn top_via_with_received(value: &str, source: SocketAddr) -> String {
-    // Only the first via-parm of the header value is the top Via.
-    let (top, rest) = match value.find(',') {
-        Some(index) => value.split_at(index),
-        None => (value, ""),
-    };
+    let (top, rest) = split_first_entry(value);
     let Ok(vias) = parse_via(top) else {
         return value.to_owned();
     };
     let Some(via) = vias.first() else {
         return value.to_owned();
     };
-    let mut top = top.trim_end().to_owned();
-    let source_ip = source.ip().to_string();
-    if via.received.is_none() && via.host != source_ip {
-        top.push_str(&format!(";received={source_ip}"));
+    let host = if via.host.contains(':') {
+        format!("[{}]", via.host)
+    } else {
+        via.host.to_owned()
+    };
+    let mut out = format!("{}/{} {host}", via.protocol, via.transport);
+    if let Some(port) = via.port {
+        out.push_str(&format!(":{port}"));
     }
-    if via.rport == Some(None) {
-        // Replace the bare rport parameter with one carrying the port.
-        let replaced = replace_bare_rport(&top, source.port());
-        top = replaced;
-    }
-    format!("{top}{rest}")
-}
-
-fn replace_bare_rport(via: &str, port: u16) -> String {
-    let mut parts: Vec<String> = via.split(';').map(str::to_owned).collect();
-    for part in parts.iter_mut().skip(1) {
-        if part.trim().eq_ignore_ascii_case("rport") {
-            *part = format!("rport={port}");
+    for (name, param) in &via.params {
+        if name.eq_ignore_ascii_case("received") {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("rport") {
+            out.push_str(&format!(";rport={}", source.port()));
+            continue;
+        }
+        match param {
+            Some(param) => out.push_str(&format!(";{name}={param}")),
+            None => out.push_str(&format!(";{name}")),
         }
     }
-    parts.join(";")
+    let source_ip = source.ip().to_string();
+    if via.host != source_ip {
+        out.push_str(&format!(";received={source_ip}"));
+    }
+    match rest {
+        Some(rest) => format!("{out}, {rest}"),
+        None => out,
+    }
+}
+
+/// Splits a header value at its first comma outside quotes and angle
+/// brackets: the first entry and the rest, both trimmed.
+pub(crate) fn split_first_entry(value: &str) -> (&str, Option<&str>) {
+    let (mut quoted, mut bracketed, mut escaped) = (false, false, false);
+    for (index, c) in value.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => bracketed = true,
+            '>' if !quoted => bracketed = false,
+            ',' if !quoted && !bracketed => {
+                let first = value.get(..index).unwrap_or_default().trim();
+                let rest = value.get(index + 1..).unwrap_or_default().trim();
+                return (first, (!rest.is_empty()).then_some(rest));
+            }
+            _ => {}
+        }
+    }
+    (value.trim(), None)
 }
 
 /// Returns the destination of a response over UDP (RFC 3261 section 18.2.2, RFC 3581):

@@ -54,6 +54,12 @@ pub trait Handler: Send + Sync + 'static {
         None
     }
 
+    /// Returns false for a peer whose connections are closed at once. A
+    /// proxy keeps its connections for its allowed sources and hops.
+    fn accepts(&self, _peer: IpAddr) -> bool {
+        true
+    }
+
     /// The table stream connections are entered in, for a handler that sends
     /// on connections other than the one a message came in on.
     fn connections(&self) -> Option<&Connections> {
@@ -108,6 +114,11 @@ impl Connections {
     pub fn outbound(&self, peer: SocketAddr) -> Option<mpsc::Sender<Arc<Vec<u8>>>> {
         let id = *lock(&self.outbound).get(&peer)?;
         self.get(id)
+    }
+
+    /// Returns the number of open connections this listener made.
+    pub fn outbound_len(&self) -> usize {
+        lock(&self.outbound).len()
     }
 
     /// Returns the number of open connections.
@@ -267,6 +278,12 @@ pub async fn serve_stream(
                 continue;
             }
         };
+        if !server.accepts(peer.ip()) {
+            if let Some(suppressed) = log_limit.allow() {
+                tracing::warn!(listener = %server.name(), %peer, suppressed, "connection closed: the source is not allowed");
+            }
+            continue;
+        }
         let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
             if let Some(suppressed) = log_limit.allow() {
                 tracing::warn!(listener = %server.name(), %peer, suppressed, "connection closed: too many open");

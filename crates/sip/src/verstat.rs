@@ -34,6 +34,16 @@ pub fn with_verstat(value: &str, verstat: &str) -> String {
     }
 }
 
+/// Returns `value` without any `verstat` parameter, unchanged when it has
+/// none.
+pub(crate) fn without_verstat(value: &str) -> String {
+    const MARK: &str = "stird-removed";
+    if !value.to_ascii_lowercase().contains("verstat") {
+        return value.to_owned();
+    }
+    with_verstat(value, MARK).replacen(&format!(";verstat={MARK}"), "", 1)
+}
+
 /// Finds the URI between angle brackets, skipping a quoted display name whose
 /// quotes may hide `<` and `>`.
 fn bracketed(value: &str) -> Option<(usize, usize)> {

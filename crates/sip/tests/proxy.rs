@@ -276,7 +276,7 @@ async fn proxy_answers_what_it_cannot_forward() {
         .unwrap()
         .replace(
             "OPTIONS sip:+12025550101@198.51.100.7;user=phone",
-            "OPTIONS sip:127.0.0.1",
+            &format!("OPTIONS sip:127.0.0.1:{}", rig.address.port()),
         );
     client
         .send_to(keepalive.as_bytes(), rig.address)
@@ -288,6 +288,20 @@ async fn proxy_answers_what_it_cannot_forward() {
         receive(&rig.hop, Duration::from_millis(200))
             .await
             .is_none()
+    );
+    // An OPTIONS for another host goes on: a ping of the next hop must reach
+    // it.
+    let ping = String::from_utf8(request(client, "OPTIONS", "z9hG4bKping", ""))
+        .unwrap()
+        .replace(
+            "OPTIONS sip:+12025550101@198.51.100.7;user=phone",
+            "OPTIONS sip:198.51.100.7",
+        );
+    client.send_to(ping.as_bytes(), rig.address).await.unwrap();
+    assert!(
+        expect(&rig.hop)
+            .await
+            .starts_with("OPTIONS sip:198.51.100.7 SIP/2.0\r\n")
     );
 }
 
@@ -634,4 +648,129 @@ async fn large_request_tcp_refused_falls_back() {
     let stats = rig.proxy.stats();
     assert_eq!(stats.large_over_tcp.load(Ordering::Relaxed), 1);
     assert_eq!(stats.forwarded_udp.load(Ordering::Relaxed), 1);
+}
+
+/// A received or rport the client wrote itself is replaced by the real
+/// source, also behind a quoted comma, so responses cannot be aimed at
+/// another address.
+#[tokio::test]
+async fn client_written_received_is_replaced() {
+    let signing = signing("proxy-received", "https://cr.test/chain.pem");
+    let services = Services {
+        auth: Some(signing.auth.clone()),
+        ..no_services()
+    };
+    let rig = rig(ListenerPolicy::new("sign", Role::Sign), services, None).await;
+    let client_port = rig.client.local_addr().unwrap().port();
+    for (branch, params) in [
+        ("z9hG4bKrx1", ";received=127.0.0.9;rport=9999"),
+        ("z9hG4bKrx2", ";x=\"p,q\";rport"),
+    ] {
+        let invite = String::from_utf8(request(&rig.client, "INVITE", branch, ""))
+            .unwrap()
+            .replace(
+                &format!("branch={branch};rport"),
+                &format!("branch={branch}{params}"),
+            );
+        rig.client
+            .send_to(invite.as_bytes(), rig.address)
+            .await
+            .unwrap();
+        let forwarded = expect(&rig.hop).await;
+        let previous = forwarded
+            .lines()
+            .filter(|line| line.starts_with("Via:"))
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        assert!(previous.contains(";received=127.0.0.1"), "{previous}");
+        assert!(!previous.contains("127.0.0.9"), "{previous}");
+        assert!(
+            previous.contains(&format!(";rport={client_port}")),
+            "{previous}"
+        );
+    }
+}
+
+/// A retransmitted INVITE is recognised before the rate limit: it is
+/// forwarded again, not refused with 503, and takes no token.
+#[tokio::test]
+async fn retransmissions_pass_the_rate_limit() {
+    let signing = signing("proxy-retransmit", "https://cr.test/chain.pem");
+    let mut policy = ListenerPolicy::new("sign", Role::Sign);
+    policy.rate_limit_per_source = Some(1);
+    let services = Services {
+        auth: Some(signing.auth.clone()),
+        ..no_services()
+    };
+    let rig = rig(policy, services, None).await;
+    let first = request(&rig.client, "INVITE", "z9hG4bKrt1", "");
+    rig.client.send_to(&first, rig.address).await.unwrap();
+    let forwarded = expect(&rig.hop).await;
+    let second = request(&rig.client, "INVITE", "z9hG4bKrt2", "");
+    rig.client.send_to(&second, rig.address).await.unwrap();
+    assert_eq!(
+        status(&expect(&rig.client).await),
+        "SIP/2.0 503 Service Unavailable"
+    );
+    rig.client.send_to(&first, rig.address).await.unwrap();
+    assert_eq!(expect(&rig.hop).await, forwarded);
+    assert!(
+        receive(&rig.client, Duration::from_millis(200))
+            .await
+            .is_none()
+    );
+}
+
+/// A verifying proxy removes upstream verstat and P-Attestation-Indicator
+/// from every request it forwards, not only from the INVITE it verifies.
+#[tokio::test]
+async fn verifying_proxy_cleans_in_dialog_requests() {
+    let dir = TempDir::new("proxy-bye");
+    let repository = Repository::start(&dir.0).await;
+    let signing = signing("proxy-bye", &repository.url("cr.test", "/chain.pem"));
+    let services = verifying(&signing, &repository);
+    let rig = rig(ListenerPolicy::new("verify", Role::Verify), services, None).await;
+    let bye = String::from_utf8(request(
+        &rig.client,
+        "BYE",
+        "z9hG4bKbye",
+        "P-Asserted-Identity: <tel:+12025550100;verstat=TN-Validation-Passed>\r\n\
+         P-Attestation-Indicator: A\r\n",
+    ))
+    .unwrap()
+    .replace(
+        "To: <sip:+12025550101@198.51.100.7;user=phone>",
+        "To: <sip:+12025550101@198.51.100.7;user=phone>;tag=callee",
+    );
+    rig.client
+        .send_to(bye.as_bytes(), rig.address)
+        .await
+        .unwrap();
+    let forwarded = expect(&rig.hop).await;
+    assert!(forwarded.starts_with("BYE "), "{forwarded}");
+    assert!(!forwarded.contains("verstat"), "{forwarded}");
+    assert_eq!(header(&forwarded, "P-Attestation-Indicator"), None);
+    assert_eq!(
+        header(&forwarded, "P-Asserted-Identity"),
+        Some("<tel:+12025550100>")
+    );
+}
+
+/// A proxy closes TCP connections from sources outside its allow list at
+/// once, so they cannot fill its connection table.
+#[tokio::test]
+async fn proxy_closes_connections_from_other_sources() {
+    let mut policy = ListenerPolicy::new("sign", Role::Sign);
+    policy.allow_sources = vec![("127.0.0.1".parse().unwrap(), 32)];
+    let rig = rig(policy, no_services(), None).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut stream = socket.connect(rig.address).await.unwrap();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte))
+        .await
+        .unwrap();
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert_eq!(rig.proxy.policy().name, "sign");
 }
