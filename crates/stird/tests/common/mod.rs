@@ -54,8 +54,13 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Returns a command running stird: the binary this test run built, or the
+/// one `STIRD_TEST_BIN` names, such as a release build for a measurement.
 pub fn stird() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_stird"))
+    match std::env::var_os("STIRD_TEST_BIN") {
+        Some(binary) => Command::new(binary),
+        None => Command::new(env!("CARGO_BIN_EXE_stird")),
+    }
 }
 
 /// Starts `stird serve` with `args` and waits, at most 60 seconds, for its
