@@ -21,6 +21,7 @@ mod credentials;
 mod http;
 mod inspect;
 mod metrics;
+mod reload;
 mod serve;
 mod serve_config;
 mod sign;

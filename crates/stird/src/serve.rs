@@ -27,6 +27,7 @@ use sip::transport::{Handler as SipHandler, Limits, serve_stream, serve_udp};
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::api::{ApiState, BearerToken};
+use crate::reload::{self, Reloader, Report, spawn_published_check};
 use crate::serve_config::{self, ListenerTable, ServeFile};
 use crate::{InputError, Outcome, timearg};
 
@@ -94,17 +95,10 @@ struct Plan {
     /// The fetch policy and repository TLS trust, for the check that each
     /// credential's x5u serves its chain.
     fetch: (certstore::CacheConfig, Arc<rustls::ClientConfig>),
-    reload: Reload,
+    reload: reload::Source,
     repository: Option<(TcpListener, tokio_rustls::TlsAcceptor, Bytes)>,
     /// The demo's data directory.
     data_dir: Option<PathBuf>,
-}
-
-/// How to load credentials and trust again on SIGHUP or a file change.
-#[derive(Clone)]
-enum Reload {
-    Config(PathBuf),
-    Demo(Vec<CredentialConfig>),
 }
 
 pub fn run(args: &Args) -> Result<Outcome, InputError> {
@@ -261,6 +255,13 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
         .map_err(|e| format!("cannot bind HTTP {}: {e}", plan.api))?;
     bound.push(format!("http {}", local(&api)?));
     let published: crate::metrics::Published = Arc::default();
+    let reloader = Arc::new(Reloader::new(
+        plan.reload,
+        Arc::clone(&plan.credentials),
+        Arc::clone(&plan.trust),
+        plan.fetch.clone(),
+        Arc::clone(&published),
+    ));
     let state = ApiState::new(
         &plan.services,
         plan.api_token,
@@ -269,7 +270,8 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
         Arc::clone(&published),
         plan.cache.clone(),
         servers,
-    );
+    )
+    .with_reloader(Arc::clone(&reloader));
     tasks.spawn(crate::http::serve(api, None, crate::api::router(state)));
 
     // Certificates cached on disk by an earlier run serve at once.
@@ -284,14 +286,7 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
     say!("stird ready: {}", bound.join(", "));
     tracing::info!(addresses = %bound.join(", "), "stird ready");
 
-    wait_and_reload(
-        &plan.reload,
-        &plan.credentials,
-        &plan.trust,
-        &plan.fetch,
-        &published,
-    )
-    .await;
+    wait_and_reload(&reloader).await;
     tracing::info!("stird stopping");
     tasks.abort_all();
     Ok(Outcome::Valid)
@@ -305,13 +300,7 @@ fn local(listener: &TcpListener) -> Result<SocketAddr, InputError> {
 
 /// Waits for SIGINT or SIGTERM, reloading credentials and trust on SIGHUP and
 /// when the configuration file changes.
-async fn wait_and_reload(
-    reload: &Reload,
-    credentials: &Arc<CredentialStore>,
-    trust: &SharedTrust,
-    fetch: &(certstore::CacheConfig, Arc<rustls::ClientConfig>),
-    published: &crate::metrics::Published,
-) {
+async fn wait_and_reload(reloader: &Arc<Reloader>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut hangup), Ok(mut terminate)) = (
         signal(SignalKind::hangup()),
@@ -320,121 +309,48 @@ async fn wait_and_reload(
         let _ = tokio::signal::ctrl_c().await;
         return;
     };
-    let mut modified = config_modified(reload);
+    let mut modified = reloader.config_modified();
     let mut poll = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return,
             _ = terminate.recv() => return,
             _ = hangup.recv() => {
-                if do_reload(reload, credentials, trust, "SIGHUP") {
-                    spawn_published_check(credentials, fetch, published);
-                }
+                reload_blocking(reloader, "SIGHUP").await;
             }
             _ = poll.tick() => {
-                let now = config_modified(reload);
+                let now = reloader.config_modified();
                 if now != modified {
                     modified = now;
-                    if do_reload(reload, credentials, trust, "configuration file change") {
-                        spawn_published_check(credentials, fetch, published);
-                    }
+                    reload_blocking(reloader, "configuration file change").await;
                 }
             }
         }
     }
 }
 
-fn config_modified(reload: &Reload) -> Option<std::time::SystemTime> {
-    match reload {
-        Reload::Config(path) => std::fs::metadata(path).and_then(|m| m.modified()).ok(),
-        Reload::Demo(_) => None,
-    }
-}
-
-/// Reloads credentials and trust; returns true when the credentials changed.
-fn do_reload(
-    reload: &Reload,
-    credentials: &CredentialStore,
-    trust: &SharedTrust,
-    why: &str,
-) -> bool {
-    let now = timearg::now();
-    let configs = match reload {
-        Reload::Config(path) => match certstore::read_config_file(path) {
-            Ok(configs) => configs,
-            Err(error) => {
-                tracing::error!(%why, %error, "reload failed; the current credentials stay in force");
-                return false;
-            }
-        },
-        Reload::Demo(configs) => configs.clone(),
-    };
-    let reloaded = match credentials.reload(&configs, now) {
-        Ok(()) => {
-            tracing::info!(
-                %why,
-                credentials = configs.len(),
-                "credentials reloaded; changes to listeners, [x5u], [cache] and [profile] take effect at the next start"
-            );
-            warn_expiring(&credentials.current(), now);
-            true
-        }
+/// Runs [`Reloader::reload`] on the blocking thread pool, as it reads files.
+pub(crate) async fn reload_blocking(reloader: &Arc<Reloader>, trigger: &'static str) -> Report {
+    let reloader = Arc::clone(reloader);
+    match tokio::task::spawn_blocking(move || reloader.reload(trigger)).await {
+        Ok(report) => report,
         Err(error) => {
-            tracing::error!(%why, %error, "reload failed; the current credentials stay in force");
-            false
-        }
-    };
-    if let Reload::Config(path) = reload {
-        match serve_config::read(path).and_then(|file| load_trust(&file.trust, base_of(path))) {
-            Ok(new) => {
-                let generation = trust.replace(new);
-                tracing::info!(%why, generation, "trust anchors and CRLs reloaded");
-            }
-            Err(error) => {
-                tracing::error!(%why, %error, "trust reload failed; the current anchors stay in force")
+            tracing::error!(%trigger, %error, "reload task failed; the current state stays in force");
+            let failed = reload::Step::Failed {
+                error: format!("reload task failed: {error}"),
+            };
+            Report {
+                credentials: failed,
+                trust: None,
             }
         }
     }
-    reloaded
-}
-
-/// Checks in the background that each credential's x5u URL serves its chain,
-/// and logs each result. Startup and reloads do not wait for the check.
-///
-/// The results also feed the `stird_credential_x5u_serves_chain` metric.
-fn spawn_published_check(
-    credentials: &Arc<CredentialStore>,
-    fetch: &(certstore::CacheConfig, Arc<rustls::ClientConfig>),
-    published: &crate::metrics::Published,
-) {
-    let set = credentials.current();
-    if set.credentials().is_empty() {
-        return;
-    }
-    let (config, tls, published) = (fetch.0.clone(), Arc::clone(&fetch.1), Arc::clone(published));
-    tokio::spawn(async move {
-        let results = certstore::published::check_published(
-            set.credentials(),
-            &config,
-            Some(tls),
-            &certstore::resolve::SystemResolver,
-        )
-        .await;
-        let mut table = match published.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        table.clear();
-        for result in results {
-            table.insert(result.name, (result.x5u, result.published.is_usable()));
-        }
-    });
 }
 
 /// Days before a certificate's notAfter from which loads and reloads warn.
 const EXPIRY_WARNING_DAYS: i64 = 30;
 
-fn warn_expiring(set: &CredentialSet, now: i64) {
+pub(crate) fn warn_expiring(set: &CredentialSet, now: i64) {
     for credential in set.credentials() {
         let days = credential.days_to_expiry(now);
         if days < EXPIRY_WARNING_DAYS {
@@ -854,7 +770,7 @@ async fn production(path: &Path, http: Option<&str>) -> Result<Plan, InputError>
         trust,
         cache,
         fetch: (settings.cache, fetch_tls),
-        reload: Reload::Config(path.to_owned()),
+        reload: reload::Source::Config(path.to_owned()),
         repository: None,
         data_dir: None,
     })
@@ -1021,7 +937,7 @@ async fn demo(args: &Args) -> Result<Plan, InputError> {
         trust,
         cache,
         fetch: (settings.cache, tls),
-        reload: Reload::Demo(configs),
+        reload: reload::Source::Demo(configs),
         repository: Some((repository, acceptor, chain)),
         data_dir: Some(dir),
     })

@@ -721,6 +721,9 @@ fn configure(dir: &Path, peer: &Server, api: &str) -> std::path::PathBuf {
     path
 }
 
+/// The administration endpoints, which require the token when one is set.
+const ADMIN_ENDPOINTS: [(&str, &str); 1] = [("POST", "/admin/reload")];
+
 fn write_token(path: &Path, token: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, format!("{token}\n")).unwrap();
@@ -765,6 +768,10 @@ fn token_required_when_configured() {
         assert_eq!(reply.json()["error"]["field"], "Authorization");
     }
     assert_eq!(send(server.http, "GET", "/metrics", &[], "").status, 401);
+    for (method, path) in ADMIN_ENDPOINTS {
+        let reply = send(server.http, method, path, &[], "");
+        assert_eq!(reply.status, 401, "{method} {path}");
+    }
 
     // With the token: signed, then verified.
     let auth = [
@@ -809,6 +816,14 @@ fn token_required_when_configured() {
         )
         .status,
         200
+    );
+
+    let reply = send(server.http, "POST", "/admin/reload", &auth, "");
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
     );
 
     // Health, readiness and the document stay open.
@@ -951,4 +966,82 @@ fn openapi_document_matches_server() {
         }
     }
     assert_eq!(examples, 7);
+}
+
+/// Returns the x5u URL of an Identity header value's info parameter.
+fn info_of(identity: &str) -> &str {
+    identity
+        .split(";info=<")
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .unwrap_or_else(|| panic!("no info parameter: {identity}"))
+}
+
+#[test]
+fn admin_reload_applies_new_x5u() {
+    let peer = api_demo("reload-peer");
+    let dir = temp_dir("api-reload");
+    let config = configure(&dir, &peer, "bind = \"127.0.0.1:0\"");
+    let server = start(&dir, &["--config", config.to_str().unwrap()]);
+    let old_x5u = peer.repository.clone().unwrap();
+    assert_eq!(
+        info_of(&api_sign(&server, "12025550100", "12025550101", now())),
+        old_x5u
+    );
+
+    // A new x5u in the file, in force after the reload for API and SIP signing.
+    let new_x5u = old_x5u.replace("/sti/chain.pem", "/sti/renewed.pem");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace(&old_x5u, &new_x5u)).unwrap();
+    let reply = send(server.http, "POST", "/admin/reload", &[], "");
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let report = reply.json()["reload"].clone();
+    assert_eq!(report["credentials"]["status"], "reloaded", "{report}");
+    assert_eq!(report["credentials"]["credentials"], 1, "{report}");
+    assert_eq!(report["trust"]["status"], "reloaded", "{report}");
+    assert_eq!(report["trust"]["anchors"], 1, "{report}");
+    assert_eq!(
+        info_of(&api_sign(&server, "12025550100", "12025550101", now())),
+        new_x5u
+    );
+    let response = udp_invite(server.sip_udp, "reload1");
+    assert!(response.starts_with("SIP/2.0 302"), "{response}");
+    let identity = response
+        .lines()
+        .find_map(|line| line.strip_prefix("Identity: "))
+        .unwrap_or_else(|| panic!("no Identity header: {response}"));
+    assert_eq!(info_of(identity), new_x5u);
+
+    // A broken file: an error response, and the credentials in force stay.
+    std::fs::write(&config, "[[credential]\nname = ").unwrap();
+    let reply = send(server.http, "POST", "/admin/reload", &[], "");
+    assert_eq!(
+        reply.status,
+        500,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let report = reply.json()["reload"].clone();
+    assert_eq!(report["credentials"]["status"], "failed", "{report}");
+    assert!(
+        report["credentials"]["error"]
+            .as_str()
+            .is_some_and(|error| !error.is_empty()),
+        "{report}"
+    );
+    assert_eq!(report["trust"]["status"], "failed", "{report}");
+    assert_eq!(
+        info_of(&api_sign(&server, "12025550100", "12025550101", now())),
+        new_x5u
+    );
+    let response = udp_invite(server.sip_udp, "reload2");
+    assert!(
+        response.contains(&format!(";info=<{new_x5u}>")),
+        "{response}"
+    );
 }
