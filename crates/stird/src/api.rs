@@ -19,7 +19,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use certstore::{CredentialStore, X5uCache};
 use http_body_util::BodyExt;
 use service::{
@@ -139,6 +139,24 @@ fn endpoints() -> Vec<(Method, &'static str, Access, MethodRouter<Shared>)> {
             "/admin/reload",
             Access::Token,
             post(admin::reload),
+        ),
+        (
+            Method::GET,
+            "/admin/cache",
+            Access::Token,
+            get(admin::cache_list),
+        ),
+        (
+            Method::DELETE,
+            "/admin/cache",
+            Access::Token,
+            delete(admin::cache_flush),
+        ),
+        (
+            Method::POST,
+            "/admin/cache",
+            Access::Token,
+            post(admin::cache_warm),
         ),
     ]
 }

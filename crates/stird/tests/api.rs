@@ -722,7 +722,12 @@ fn configure(dir: &Path, peer: &Server, api: &str) -> std::path::PathBuf {
 }
 
 /// The administration endpoints, which require the token when one is set.
-const ADMIN_ENDPOINTS: [(&str, &str); 1] = [("POST", "/admin/reload")];
+const ADMIN_ENDPOINTS: [(&str, &str); 4] = [
+    ("POST", "/admin/reload"),
+    ("GET", "/admin/cache"),
+    ("DELETE", "/admin/cache"),
+    ("POST", "/admin/cache"),
+];
 
 fn write_token(path: &Path, token: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
@@ -1044,4 +1049,96 @@ fn admin_reload_applies_new_x5u() {
         response.contains(&format!(";info=<{new_x5u}>")),
         "{response}"
     );
+}
+
+#[test]
+fn admin_cache_lists_flushes_and_warms() {
+    let server = api_demo("cache");
+    let repository = server.repository.clone().unwrap();
+
+    // Emptied first, as the startup check may have fetched the demo chain.
+    let reply = send(server.http, "DELETE", "/admin/cache", &[], "");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["flushed"]["tier"], "memory");
+    let reply = send(server.http, "GET", "/admin/cache", &[], "");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["count"], 0, "{}", reply.json());
+
+    // Warming fetches the chain from the repository into memory.
+    let before = now();
+    let reply = post(server.http, "/admin/cache", &json!({"urls": [repository]}));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let warmed = reply.json();
+    assert_eq!(warmed["warmed"], 1, "{warmed}");
+    assert_eq!(warmed["results"][0]["url"], repository.as_str());
+    assert_eq!(warmed["results"][0]["status"], "cached", "{warmed}");
+    assert_eq!(warmed["results"][0]["tier"], "network", "{warmed}");
+
+    let listing = send(server.http, "GET", "/admin/cache", &[], "").json();
+    assert_eq!(listing["count"], 1, "{listing}");
+    let entry = &listing["entries"][0];
+    assert_eq!(entry["url"], repository.as_str());
+    assert_eq!(entry["tier"], "network");
+    assert_eq!(entry["fresh"], true);
+    let fetched_at = entry["fetchedAt"].as_i64().unwrap();
+    assert!((before..=now()).contains(&fetched_at), "{entry}");
+    assert!(entry["expiresAt"].as_i64().unwrap() > now(), "{entry}");
+
+    // A URL outside the fetch policy fails on its own line; the others stay.
+    let outside = "https://127.0.0.1:1/sti/chain.pem";
+    let reply = post(server.http, "/admin/cache", &json!({"urls": [outside]}));
+    assert_eq!(reply.status, 200);
+    let warmed = reply.json();
+    assert_eq!(warmed["warmed"], 0, "{warmed}");
+    assert_eq!(warmed["results"][0]["status"], "failed", "{warmed}");
+    assert!(
+        warmed["results"][0]["error"]
+            .as_str()
+            .is_some_and(|error| !error.is_empty()),
+        "{warmed}"
+    );
+
+    // Invalid bodies name the field.
+    for (body, field) in [
+        ("{}", "urls"),
+        (r#"{"urls":"https://a.example/x.pem"}"#, "urls"),
+        (r#"{"urls":[]}"#, "urls"),
+        (r#"{"urls":["https://a.example/x.pem", 7]}"#, "urls[1]"),
+        (r#"{"urls":[""]}"#, "urls[0]"),
+        ("not json", "body"),
+    ] {
+        let reply = send(
+            server.http,
+            "POST",
+            "/admin/cache",
+            &[("content-type", "application/json")],
+            body,
+        );
+        assert_eq!(reply.status, 400, "{body}");
+        assert_eq!(reply.json()["error"]["field"], field, "{body}");
+    }
+    let many: Vec<String> = (0..101)
+        .map(|i| format!("https://a.example/{i}.pem"))
+        .collect();
+    let reply = post(server.http, "/admin/cache", &json!({ "urls": many }));
+    assert_eq!(reply.status, 400);
+
+    // Flushing says how many entries it removed.
+    let reply = send(server.http, "DELETE", "/admin/cache", &[], "");
+    assert_eq!(reply.json()["flushed"]["entries"], 1, "{}", reply.json());
+    let listing = send(server.http, "GET", "/admin/cache", &[], "").json();
+    assert_eq!(listing["count"], 0, "{listing}");
+
+    // Verification fetches the chain again after the flush.
+    let iat = now();
+    let identity = api_sign(&server, "12025550100", "12025550101", iat);
+    let response = api_verify(&server, "12025550100", "12025550101", &identity, iat);
+    assert_eq!(response["verstat"], "TN-Validation-Passed", "{response}");
+    let listing = send(server.http, "GET", "/admin/cache", &[], "").json();
+    assert_eq!(listing["count"], 1, "{listing}");
 }
