@@ -52,9 +52,24 @@ pub struct Args {
     /// picks a free one.
     #[arg(long, value_name = "ADDR", conflicts_with = "config")]
     repository: Option<String>,
-    /// Log filter, such as info, debug or stird=debug.
-    #[arg(long, value_name = "FILTER", default_value = "info")]
-    log: String,
+    /// Log filter in the RUST_LOG syntax, such as info, debug or
+    /// stird=debug,certstore=warn [default: $RUST_LOG, else info].
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+    /// Log line format on standard error: text for people, json for one JSON
+    /// object per line.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per event: timestamp, level, target, message and the
+    /// event's fields.
+    Json,
 }
 
 /// One listener ready to bind.
@@ -102,7 +117,7 @@ struct Plan {
 }
 
 pub fn run(args: &Args) -> Result<Outcome, InputError> {
-    init_logs(&args.log);
+    init_logs(args.log.as_deref(), args.log_format)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -140,14 +155,33 @@ pub fn check_config(path: &Path) -> Result<Outcome, InputError> {
     Ok(Outcome::Valid)
 }
 
-fn init_logs(filter: &str) {
+/// Installs the log subscriber: the filter of `--log`, else of `RUST_LOG`,
+/// else `info`, writing to standard error in `format`.
+fn init_logs(filter: Option<&str>, format: LogFormat) -> Result<(), InputError> {
+    let from_environment = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let (filter, source) = match (filter, from_environment.as_deref()) {
+        (Some(filter), _) => (filter, "--log"),
+        (None, Some(filter)) => (filter, "RUST_LOG"),
+        (None, None) => ("info", "the default"),
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+        .map_err(|error| format!("{source} '{filter}' is not a valid log filter: {error}"))?;
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
+        .with_ansi(false);
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+    installed.map_err(|error| format!("cannot install the log subscriber: {error}"))?;
+    Ok(())
 }
 
 async fn serve(args: &Args) -> Result<Outcome, InputError> {

@@ -727,3 +727,95 @@ fn proxy_applies_the_failure_policies() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
 }
+
+#[test]
+fn json_logs_one_object_per_line() {
+    let dir = temp_dir("json-logs");
+    let mut server = start(
+        &dir,
+        &[
+            "--sip",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--repository",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ],
+    );
+    // A rejected API request adds a warning with fields of its own.
+    let response = common::http_get(server.http, "/no-such-path");
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    let stderr = server.stop();
+
+    let lines: Vec<&str> = stderr.lines().filter(|line| !line.is_empty()).collect();
+    assert!(!lines.is_empty(), "no log lines");
+    let mut events = Vec::new();
+    for line in &lines {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"));
+        for field in ["timestamp", "level", "target", "message"] {
+            assert!(event.get(field).is_some(), "no {field}: {line}");
+        }
+        events.push(event);
+    }
+    let ready = events
+        .iter()
+        .find(|event| event["message"] == "stird ready")
+        .unwrap_or_else(|| panic!("no readiness event: {stderr}"));
+    assert_eq!(ready["level"], "INFO");
+    assert!(
+        ready["addresses"]
+            .as_str()
+            .is_some_and(|addresses| addresses.contains(&server.http.to_string())),
+        "{ready}"
+    );
+    let rejected = events
+        .iter()
+        .find(|event| event["message"] == "API request rejected")
+        .unwrap_or_else(|| panic!("no rejection event: {stderr}"));
+    assert_eq!(rejected["level"], "WARN");
+    assert_eq!(rejected["status"], 404);
+    assert!(
+        rejected["path"]
+            .as_str()
+            .is_some_and(|path| path.contains("/no-such-path")),
+        "{rejected}"
+    );
+}
+
+#[test]
+fn rust_log_filters_without_log_flag() {
+    let dir = temp_dir("rust-log");
+    let demo_args = [
+        "--sip",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--repository",
+        "127.0.0.1:0",
+    ];
+    // RUST_LOG=warn hides the info lines, such as the readiness line.
+    let mut server = common::start_env(&dir, &demo_args, &[("RUST_LOG", "warn")]);
+    let stderr = server.stop();
+    assert!(!stderr.contains("stird ready"), "{stderr}");
+
+    // --log takes precedence over RUST_LOG.
+    let mut args = demo_args.to_vec();
+    args.extend(["--log", "info"]);
+    let mut server = common::start_env(&dir, &args, &[("RUST_LOG", "warn")]);
+    let stderr = server.stop();
+    assert!(stderr.contains("stird ready"), "{stderr}");
+
+    // An invalid filter is a startup error naming where it came from.
+    let output = stird()
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .env("RUST_LOG", "stird=loud")
+        .env("STIRD_DATA_DIR", dir.join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("RUST_LOG 'stird=loud'"), "{stderr}");
+}

@@ -61,10 +61,17 @@ pub fn stird() -> Command {
 /// Starts `stird serve` with `args` and waits, at most 60 seconds, for its
 /// readiness line.
 pub fn start(dir: &Path, args: &[&str]) -> Server {
+    start_env(dir, args, &[])
+}
+
+/// Starts `stird serve` like [`start`], with the environment variables of
+/// `env` set as well.
+pub fn start_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = stird()
         .arg("serve")
         .args(args)
         .env("STIRD_DATA_DIR", dir.join("data"))
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
