@@ -18,6 +18,7 @@ macro_rules! say {
 mod api;
 mod certcmd;
 mod credentials;
+mod drain;
 mod http;
 mod inspect;
 mod metrics;

@@ -27,6 +27,7 @@ use sip::transport::{Handler as SipHandler, Limits, serve_stream, serve_udp};
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::api::{ApiState, BearerToken};
+use crate::drain::{InFlight, Tracked};
 use crate::reload::{self, Reloader, Report, spawn_published_check};
 use crate::serve_config::{self, ListenerTable, ServeFile};
 use crate::{InputError, Outcome, timearg};
@@ -60,6 +61,10 @@ pub struct Args {
     /// object per line.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Seconds that calls and HTTP requests in progress get to finish after
+    /// SIGTERM or SIGINT, before stird exits anyway.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    shutdown_timeout: u64,
 }
 
 /// The format of log lines.
@@ -190,8 +195,15 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
         None => demo(args).await?,
     };
     let mut bound = Vec::new();
+    // The repository's tasks and the SIP listeners' tasks: a shutdown stops
+    // the listeners first, and the demo repository last, as calls in
+    // progress may still fetch from it.
     let mut tasks = tokio::task::JoinSet::new();
+    let mut sip_tasks = tokio::task::JoinSet::new();
+    let in_flight = Arc::new(InFlight::default());
+    let (stop_http, http_stopping) = tokio::sync::watch::channel(false);
 
+    let (_keep_repository, repository_stopping) = tokio::sync::watch::channel(false);
     if let Some((listener, acceptor, chain)) = plan.repository {
         let address = local(&listener)?;
         bound.push(format!("repository https://{address}/sti/chain.pem"));
@@ -207,7 +219,14 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
                 )
             }),
         );
-        tasks.spawn(crate::http::serve(listener, Some(acceptor), repository));
+        // The sender stays alive until the end of serve, so the repository
+        // stops only when its task is aborted.
+        tasks.spawn(crate::http::serve(
+            listener,
+            Some(acceptor),
+            repository,
+            repository_stopping.clone(),
+        ));
     }
 
     let limits = Limits::default();
@@ -236,14 +255,17 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
             );
             bound.push(format!("sip udp {address}"));
             bound.push(format!("sip tcp {address}"));
-            let server: Arc<dyn SipHandler> = server;
+            let server: Arc<dyn SipHandler> =
+                Arc::new(Tracked::new(server, Arc::clone(&in_flight)));
             servers.push(Arc::clone(&server));
-            tasks.spawn(serve_udp(udp, Arc::clone(&server), limits));
-            tasks.spawn(serve_stream(tcp, server, None, limits));
+            sip_tasks.spawn(serve_udp(udp, Arc::clone(&server), limits));
+            sip_tasks.spawn(serve_stream(tcp, server, None, limits));
             continue;
         }
-        let server: Arc<dyn SipHandler> =
-            Arc::new(RedirectServer::new(listener.policy, plan.services.clone()));
+        let server: Arc<dyn SipHandler> = Arc::new(Tracked::new(
+            Arc::new(RedirectServer::new(listener.policy, plan.services.clone())),
+            Arc::clone(&in_flight),
+        ));
         servers.push(Arc::clone(&server));
         let (udp, tcp) = match listener.bound {
             Some(Bound::Udp(socket)) => (Some(socket), None),
@@ -262,7 +284,7 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
                     "sip udp {}",
                     socket.local_addr().map_err(|e| e.to_string())?
                 ));
-                tasks.spawn(serve_udp(Arc::new(socket), server, limits));
+                sip_tasks.spawn(serve_udp(Arc::new(socket), server, limits));
             }
             "tcp" | "tls" => {
                 let tcp = match tcp {
@@ -272,7 +294,7 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
                         .map_err(|e| format!("cannot bind TCP {}: {e}", listener.bind))?,
                 };
                 bound.push(format!("sip {} {}", listener.transport, local(&tcp)?));
-                tasks.spawn(serve_stream(tcp, server, listener.tls, limits));
+                sip_tasks.spawn(serve_stream(tcp, server, listener.tls, limits));
             }
             other => {
                 return Err(format!("listener transport '{other}' is not udp, tcp or tls").into());
@@ -306,7 +328,12 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
         servers,
     )
     .with_reloader(Arc::clone(&reloader));
-    tasks.spawn(crate::http::serve(api, None, crate::api::router(state)));
+    let mut http = tokio::spawn(crate::http::serve(
+        api,
+        None,
+        crate::api::router(state),
+        http_stopping,
+    ));
 
     // Certificates cached on disk by an earlier run serve at once.
     let warmed = plan.cache.warm_up_from_disk(timearg::now()).await;
@@ -320,9 +347,37 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
     say!("stird ready: {}", bound.join(", "));
     tracing::info!(addresses = %bound.join(", "), "stird ready");
 
-    wait_and_reload(&reloader).await;
-    tracing::info!("stird stopping");
+    let signal = wait_and_reload(&reloader).await;
+
+    // Shutdown: refuse new work, let the work in progress finish within the
+    // deadline, write the cache records still pending, and exit.
+    let started = tokio::time::Instant::now();
+    let deadline = Duration::from_secs(args.shutdown_timeout);
+    ready.store(false, Ordering::SeqCst);
+    in_flight.close();
+    sip_tasks.abort_all();
+    let _ = stop_http.send(true);
+    let calls_finished = in_flight.wait_idle(deadline).await;
+    let remaining = deadline.saturating_sub(started.elapsed());
+    let http_finished = tokio::time::timeout(remaining, &mut http).await.is_ok();
+    if !http_finished {
+        http.abort();
+    }
+    let remaining = deadline.saturating_sub(started.elapsed());
+    let cache_flushed = tokio::time::timeout(remaining, plan.cache.flush())
+        .await
+        .is_ok();
     tasks.abort_all();
+    tracing::info!(
+        signal,
+        calls_unfinished = in_flight.handling(),
+        requests_dropped = in_flight.dropped(),
+        calls_finished,
+        http_finished,
+        cache_flushed,
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "stird stopped"
+    );
     Ok(Outcome::Valid)
 }
 
@@ -333,22 +388,22 @@ fn local(listener: &TcpListener) -> Result<SocketAddr, InputError> {
 }
 
 /// Waits for SIGINT or SIGTERM, reloading credentials and trust on SIGHUP and
-/// when the configuration file changes.
-async fn wait_and_reload(reloader: &Arc<Reloader>) {
+/// when the configuration file changes, and returns the name of the signal.
+async fn wait_and_reload(reloader: &Arc<Reloader>) -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut hangup), Ok(mut terminate)) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
     ) else {
         let _ = tokio::signal::ctrl_c().await;
-        return;
+        return "SIGINT";
     };
     let mut modified = reloader.config_modified();
     let mut poll = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return,
-            _ = terminate.recv() => return,
+            _ = tokio::signal::ctrl_c() => return "SIGINT",
+            _ = terminate.recv() => return "SIGTERM",
             _ = hangup.recv() => {
                 reload_blocking(reloader, "SIGHUP").await;
             }

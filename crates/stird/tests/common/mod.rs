@@ -112,19 +112,19 @@ pub fn start_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     }
 }
 
+/// The arguments of a demo on free loopback ports.
+pub const DEMO_ARGS: [&str; 6] = [
+    "--sip",
+    "127.0.0.1:0",
+    "--http",
+    "127.0.0.1:0",
+    "--repository",
+    "127.0.0.1:0",
+];
+
 pub fn demo(name: &str) -> Server {
     let dir = temp_dir(name);
-    start(
-        &dir,
-        &[
-            "--sip",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--repository",
-            "127.0.0.1:0",
-        ],
-    )
+    start(&dir, &DEMO_ARGS)
 }
 
 pub fn scenario(name: &str) -> PathBuf {
