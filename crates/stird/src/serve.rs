@@ -25,6 +25,7 @@ use sip::redirect::{
 };
 use sip::transport::{Handler as SipHandler, Limits, serve_stream, serve_udp};
 use tokio::net::{TcpListener, UdpSocket};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::api::{ApiState, BearerToken};
 use crate::drain::{InFlight, Tracked};
@@ -342,12 +343,13 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
     }
     spawn_published_check(&plan.credentials, &plan.fetch, &published);
 
+    let mut signals = Signals::register()?;
     ready.store(true, Ordering::SeqCst);
     // The readiness line: tests and scripts read the bound addresses from it.
     say!("stird ready: {}", bound.join(", "));
     tracing::info!(addresses = %bound.join(", "), "stird ready");
 
-    let signal = wait_and_reload(&reloader).await;
+    let signal = wait_and_reload(&reloader, &mut signals).await;
 
     // Shutdown: refuse new work, let the work in progress finish within the
     // deadline, write the cache records still pending, and exit.
@@ -387,24 +389,38 @@ fn local(listener: &TcpListener) -> Result<SocketAddr, InputError> {
         .map_err(|error| InputError(error.to_string()))
 }
 
+/// The signals `stird serve` handles. They are registered before the
+/// readiness line, because a signal that arrives before its handler takes the
+/// default action, which ends the process at once.
+struct Signals {
+    hangup: Signal,
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn register() -> Result<Self, InputError> {
+        let register = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|error| format!("cannot handle {name}: {error}"))
+        };
+        Ok(Signals {
+            hangup: register(SignalKind::hangup(), "SIGHUP")?,
+            terminate: register(SignalKind::terminate(), "SIGTERM")?,
+            interrupt: register(SignalKind::interrupt(), "SIGINT")?,
+        })
+    }
+}
+
 /// Waits for SIGINT or SIGTERM, reloading credentials and trust on SIGHUP and
 /// when the configuration file changes, and returns the name of the signal.
-async fn wait_and_reload(reloader: &Arc<Reloader>) -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut hangup), Ok(mut terminate)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-    ) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return "SIGINT";
-    };
+async fn wait_and_reload(reloader: &Arc<Reloader>, signals: &mut Signals) -> &'static str {
     let mut modified = reloader.config_modified();
     let mut poll = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return "SIGINT",
-            _ = terminate.recv() => return "SIGTERM",
-            _ = hangup.recv() => {
+            _ = signals.interrupt.recv() => return "SIGINT",
+            _ = signals.terminate.recv() => return "SIGTERM",
+            _ = signals.hangup.recv() => {
                 reload_blocking(reloader, "SIGHUP").await;
             }
             _ = poll.tick() => {
