@@ -197,6 +197,19 @@ pub struct Cached {
     pub info: Arc<FetchInfo>,
 }
 
+/// A memory-tier entry, as [`X5uCache::entries`] lists it.
+#[derive(Debug, Clone)]
+pub struct EntrySummary {
+    /// The URL in its normalized form, the key of the entry.
+    pub url: String,
+    /// The tier the certificate came from when it entered memory.
+    pub origin: Origin,
+    /// When the certificate was obtained from the repository, Unix seconds.
+    pub fetched_at: i64,
+    /// When the entry stops being fresh, Unix seconds.
+    pub expires_at: i64,
+}
+
 /// Counters for metrics.
 #[derive(Debug, Default)]
 pub struct CacheStats {
@@ -440,6 +453,24 @@ impl X5uCache {
     pub fn len(&self) -> u64 {
         self.inner.memory.run_pending_tasks();
         self.inner.memory.entry_count()
+    }
+
+    /// Lists the entries of the memory tier, sorted by URL. An entry past its
+    /// expiry stays listed while it may still be served stale.
+    pub fn entries(&self) -> Vec<EntrySummary> {
+        let mut entries: Vec<EntrySummary> = self
+            .inner
+            .memory
+            .iter()
+            .map(|(url, cached)| EntrySummary {
+                url: url.to_string(),
+                origin: cached.info.origin,
+                fetched_at: cached.info.fetched_at,
+                expires_at: cached.info.lifetime.expires_at,
+            })
+            .collect();
+        entries.sort_by(|a, b| a.url.cmp(&b.url));
+        entries
     }
 
     /// Returns true when the memory tier is empty.

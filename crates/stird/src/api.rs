@@ -5,6 +5,7 @@
 //! The handlers call the same services as the SIP listeners: [`AuthService`]
 //! signs, [`service::verify_request`] verifies, under the same policy.
 
+mod admin;
 mod auth;
 mod request;
 
@@ -18,7 +19,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use certstore::{CredentialStore, X5uCache};
 use http_body_util::BodyExt;
 use service::{
@@ -58,7 +59,8 @@ pub struct ApiState {
     pub certificates: Option<Arc<dyn CertificateSource>>,
     /// The verification policy; its `now` is replaced by each request's time.
     pub verify: VerifyPolicy,
-    /// The bearer token that `/stir/v1` and `/metrics` require, if any.
+    /// The bearer token that `/stir/v1`, `/metrics` and `/admin` require, if
+    /// any.
     pub token: Option<BearerToken>,
     /// Set once every listener is bound and the caches are warm.
     pub ready: Arc<AtomicBool>,
@@ -68,8 +70,10 @@ pub struct ApiState {
     pub published: crate::metrics::Published,
     /// The SIP listeners, for their counters in `/metrics`.
     pub listeners: Vec<Arc<dyn sip::transport::Handler>>,
-    /// The x5u cache, for `/metrics`.
+    /// The x5u cache, for `/metrics` and `/admin/cache`.
     pub cache: X5uCache,
+    /// What `POST /admin/reload` runs; without it, the endpoint returns 500.
+    pub reloader: Option<Arc<crate::reload::Reloader>>,
     log_limit: LogLimit,
 }
 
@@ -94,8 +98,15 @@ impl ApiState {
             credentials,
             published,
             cache,
+            reloader: None,
             log_limit: LogLimit::default(),
         }
+    }
+
+    /// Sets what `POST /admin/reload` runs.
+    pub fn with_reloader(mut self, reloader: Arc<crate::reload::Reloader>) -> Self {
+        self.reloader = Some(reloader);
+        self
     }
 }
 
@@ -122,6 +133,30 @@ fn endpoints() -> Vec<(Method, &'static str, Access, MethodRouter<Shared>)> {
             "/stir/v1/verification",
             Access::Token,
             post(verify),
+        ),
+        (
+            Method::POST,
+            "/admin/reload",
+            Access::Token,
+            post(admin::reload),
+        ),
+        (
+            Method::GET,
+            "/admin/cache",
+            Access::Token,
+            get(admin::cache_list),
+        ),
+        (
+            Method::DELETE,
+            "/admin/cache",
+            Access::Token,
+            delete(admin::cache_flush),
+        ),
+        (
+            Method::POST,
+            "/admin/cache",
+            Access::Token,
+            post(admin::cache_warm),
         ),
     ]
 }

@@ -18,9 +18,11 @@ macro_rules! say {
 mod api;
 mod certcmd;
 mod credentials;
+mod drain;
 mod http;
 mod inspect;
 mod metrics;
+mod reload;
 mod serve;
 mod serve_config;
 mod sign;

@@ -25,8 +25,11 @@ use sip::redirect::{
 };
 use sip::transport::{Handler as SipHandler, Limits, serve_stream, serve_udp};
 use tokio::net::{TcpListener, UdpSocket};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::api::{ApiState, BearerToken};
+use crate::drain::{InFlight, Tracked};
+use crate::reload::{self, Reloader, Report, spawn_published_check};
 use crate::serve_config::{self, ListenerTable, ServeFile};
 use crate::{InputError, Outcome, timearg};
 
@@ -51,9 +54,28 @@ pub struct Args {
     /// picks a free one.
     #[arg(long, value_name = "ADDR", conflicts_with = "config")]
     repository: Option<String>,
-    /// Log filter, such as info, debug or stird=debug.
-    #[arg(long, value_name = "FILTER", default_value = "info")]
-    log: String,
+    /// Log filter in the RUST_LOG syntax, such as info, debug or
+    /// stird=debug,certstore=warn [default: $RUST_LOG, else info].
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+    /// Log line format on standard error: text for people, json for one JSON
+    /// object per line.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Seconds that calls and HTTP requests in progress get to finish after
+    /// SIGTERM or SIGINT, before stird exits anyway.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    shutdown_timeout: u64,
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per event: timestamp, level, target, message and the
+    /// event's fields.
+    Json,
 }
 
 /// One listener ready to bind.
@@ -94,21 +116,14 @@ struct Plan {
     /// The fetch policy and repository TLS trust, for the check that each
     /// credential's x5u serves its chain.
     fetch: (certstore::CacheConfig, Arc<rustls::ClientConfig>),
-    reload: Reload,
+    reload: reload::Source,
     repository: Option<(TcpListener, tokio_rustls::TlsAcceptor, Bytes)>,
     /// The demo's data directory.
     data_dir: Option<PathBuf>,
 }
 
-/// How to load credentials and trust again on SIGHUP or a file change.
-#[derive(Clone)]
-enum Reload {
-    Config(PathBuf),
-    Demo(Vec<CredentialConfig>),
-}
-
 pub fn run(args: &Args) -> Result<Outcome, InputError> {
-    init_logs(&args.log);
+    init_logs(args.log.as_deref(), args.log_format)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -146,14 +161,33 @@ pub fn check_config(path: &Path) -> Result<Outcome, InputError> {
     Ok(Outcome::Valid)
 }
 
-fn init_logs(filter: &str) {
+/// Installs the log subscriber: the filter of `--log`, else of `RUST_LOG`,
+/// else `info`, writing to standard error in `format`.
+fn init_logs(filter: Option<&str>, format: LogFormat) -> Result<(), InputError> {
+    let from_environment = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let (filter, source) = match (filter, from_environment.as_deref()) {
+        (Some(filter), _) => (filter, "--log"),
+        (None, Some(filter)) => (filter, "RUST_LOG"),
+        (None, None) => ("info", "the default"),
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+        .map_err(|error| format!("{source} '{filter}' is not a valid log filter: {error}"))?;
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
+        .with_ansi(false);
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+    installed.map_err(|error| format!("cannot install the log subscriber: {error}"))?;
+    Ok(())
 }
 
 async fn serve(args: &Args) -> Result<Outcome, InputError> {
@@ -162,8 +196,15 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
         None => demo(args).await?,
     };
     let mut bound = Vec::new();
+    // The repository's tasks and the SIP listeners' tasks: a shutdown stops
+    // the listeners first, and the demo repository last, as calls in
+    // progress may still fetch from it.
     let mut tasks = tokio::task::JoinSet::new();
+    let mut sip_tasks = tokio::task::JoinSet::new();
+    let in_flight = Arc::new(InFlight::default());
+    let (stop_http, http_stopping) = tokio::sync::watch::channel(false);
 
+    let (_keep_repository, repository_stopping) = tokio::sync::watch::channel(false);
     if let Some((listener, acceptor, chain)) = plan.repository {
         let address = local(&listener)?;
         bound.push(format!("repository https://{address}/sti/chain.pem"));
@@ -179,7 +220,14 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
                 )
             }),
         );
-        tasks.spawn(crate::http::serve(listener, Some(acceptor), repository));
+        // The sender stays alive until the end of serve, so the repository
+        // stops only when its task is aborted.
+        tasks.spawn(crate::http::serve(
+            listener,
+            Some(acceptor),
+            repository,
+            repository_stopping.clone(),
+        ));
     }
 
     let limits = Limits::default();
@@ -208,14 +256,17 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
             );
             bound.push(format!("sip udp {address}"));
             bound.push(format!("sip tcp {address}"));
-            let server: Arc<dyn SipHandler> = server;
+            let server: Arc<dyn SipHandler> =
+                Arc::new(Tracked::new(server, Arc::clone(&in_flight)));
             servers.push(Arc::clone(&server));
-            tasks.spawn(serve_udp(udp, Arc::clone(&server), limits));
-            tasks.spawn(serve_stream(tcp, server, None, limits));
+            sip_tasks.spawn(serve_udp(udp, Arc::clone(&server), limits));
+            sip_tasks.spawn(serve_stream(tcp, server, None, limits));
             continue;
         }
-        let server: Arc<dyn SipHandler> =
-            Arc::new(RedirectServer::new(listener.policy, plan.services.clone()));
+        let server: Arc<dyn SipHandler> = Arc::new(Tracked::new(
+            Arc::new(RedirectServer::new(listener.policy, plan.services.clone())),
+            Arc::clone(&in_flight),
+        ));
         servers.push(Arc::clone(&server));
         let (udp, tcp) = match listener.bound {
             Some(Bound::Udp(socket)) => (Some(socket), None),
@@ -234,7 +285,7 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
                     "sip udp {}",
                     socket.local_addr().map_err(|e| e.to_string())?
                 ));
-                tasks.spawn(serve_udp(Arc::new(socket), server, limits));
+                sip_tasks.spawn(serve_udp(Arc::new(socket), server, limits));
             }
             "tcp" | "tls" => {
                 let tcp = match tcp {
@@ -244,7 +295,7 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
                         .map_err(|e| format!("cannot bind TCP {}: {e}", listener.bind))?,
                 };
                 bound.push(format!("sip {} {}", listener.transport, local(&tcp)?));
-                tasks.spawn(serve_stream(tcp, server, listener.tls, limits));
+                sip_tasks.spawn(serve_stream(tcp, server, listener.tls, limits));
             }
             other => {
                 return Err(format!("listener transport '{other}' is not udp, tcp or tls").into());
@@ -261,6 +312,13 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
         .map_err(|e| format!("cannot bind HTTP {}: {e}", plan.api))?;
     bound.push(format!("http {}", local(&api)?));
     let published: crate::metrics::Published = Arc::default();
+    let reloader = Arc::new(Reloader::new(
+        plan.reload,
+        Arc::clone(&plan.credentials),
+        Arc::clone(&plan.trust),
+        plan.fetch.clone(),
+        Arc::clone(&published),
+    ));
     let state = ApiState::new(
         &plan.services,
         plan.api_token,
@@ -269,8 +327,14 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
         Arc::clone(&published),
         plan.cache.clone(),
         servers,
-    );
-    tasks.spawn(crate::http::serve(api, None, crate::api::router(state)));
+    )
+    .with_reloader(Arc::clone(&reloader));
+    let mut http = tokio::spawn(crate::http::serve(
+        api,
+        None,
+        crate::api::router(state),
+        http_stopping,
+    ));
 
     // Certificates cached on disk by an earlier run serve at once.
     let warmed = plan.cache.warm_up_from_disk(timearg::now()).await;
@@ -279,21 +343,43 @@ async fn serve(args: &Args) -> Result<Outcome, InputError> {
     }
     spawn_published_check(&plan.credentials, &plan.fetch, &published);
 
+    let mut signals = Signals::register()?;
     ready.store(true, Ordering::SeqCst);
     // The readiness line: tests and scripts read the bound addresses from it.
     say!("stird ready: {}", bound.join(", "));
     tracing::info!(addresses = %bound.join(", "), "stird ready");
 
-    wait_and_reload(
-        &plan.reload,
-        &plan.credentials,
-        &plan.trust,
-        &plan.fetch,
-        &published,
-    )
-    .await;
-    tracing::info!("stird stopping");
+    let signal = wait_and_reload(&reloader, &mut signals).await;
+
+    // Shutdown: refuse new work, let the work in progress finish within the
+    // deadline, write the cache records still pending, and exit.
+    let started = tokio::time::Instant::now();
+    let deadline = Duration::from_secs(args.shutdown_timeout);
+    ready.store(false, Ordering::SeqCst);
+    in_flight.close();
+    sip_tasks.abort_all();
+    let _ = stop_http.send(true);
+    let calls_finished = in_flight.wait_idle(deadline).await;
+    let remaining = deadline.saturating_sub(started.elapsed());
+    let http_finished = tokio::time::timeout(remaining, &mut http).await.is_ok();
+    if !http_finished {
+        http.abort();
+    }
+    let remaining = deadline.saturating_sub(started.elapsed());
+    let cache_flushed = tokio::time::timeout(remaining, plan.cache.flush())
+        .await
+        .is_ok();
     tasks.abort_all();
+    tracing::info!(
+        signal,
+        calls_unfinished = in_flight.handling(),
+        requests_dropped = in_flight.dropped(),
+        calls_finished,
+        http_finished,
+        cache_flushed,
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "stird stopped"
+    );
     Ok(Outcome::Valid)
 }
 
@@ -303,138 +389,73 @@ fn local(listener: &TcpListener) -> Result<SocketAddr, InputError> {
         .map_err(|error| InputError(error.to_string()))
 }
 
+/// The signals `stird serve` handles. They are registered before the
+/// readiness line, because a signal that arrives before its handler takes the
+/// default action, which ends the process at once.
+struct Signals {
+    hangup: Signal,
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn register() -> Result<Self, InputError> {
+        let register = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|error| format!("cannot handle {name}: {error}"))
+        };
+        Ok(Signals {
+            hangup: register(SignalKind::hangup(), "SIGHUP")?,
+            terminate: register(SignalKind::terminate(), "SIGTERM")?,
+            interrupt: register(SignalKind::interrupt(), "SIGINT")?,
+        })
+    }
+}
+
 /// Waits for SIGINT or SIGTERM, reloading credentials and trust on SIGHUP and
-/// when the configuration file changes.
-async fn wait_and_reload(
-    reload: &Reload,
-    credentials: &Arc<CredentialStore>,
-    trust: &SharedTrust,
-    fetch: &(certstore::CacheConfig, Arc<rustls::ClientConfig>),
-    published: &crate::metrics::Published,
-) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut hangup), Ok(mut terminate)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-    ) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    let mut modified = config_modified(reload);
+/// when the configuration file changes, and returns the name of the signal.
+async fn wait_and_reload(reloader: &Arc<Reloader>, signals: &mut Signals) -> &'static str {
+    let mut modified = reloader.config_modified();
     let mut poll = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return,
-            _ = terminate.recv() => return,
-            _ = hangup.recv() => {
-                if do_reload(reload, credentials, trust, "SIGHUP") {
-                    spawn_published_check(credentials, fetch, published);
-                }
+            _ = signals.interrupt.recv() => return "SIGINT",
+            _ = signals.terminate.recv() => return "SIGTERM",
+            _ = signals.hangup.recv() => {
+                reload_blocking(reloader, "SIGHUP").await;
             }
             _ = poll.tick() => {
-                let now = config_modified(reload);
+                let now = reloader.config_modified();
                 if now != modified {
                     modified = now;
-                    if do_reload(reload, credentials, trust, "configuration file change") {
-                        spawn_published_check(credentials, fetch, published);
-                    }
+                    reload_blocking(reloader, "configuration file change").await;
                 }
             }
         }
     }
 }
 
-fn config_modified(reload: &Reload) -> Option<std::time::SystemTime> {
-    match reload {
-        Reload::Config(path) => std::fs::metadata(path).and_then(|m| m.modified()).ok(),
-        Reload::Demo(_) => None,
-    }
-}
-
-/// Reloads credentials and trust; returns true when the credentials changed.
-fn do_reload(
-    reload: &Reload,
-    credentials: &CredentialStore,
-    trust: &SharedTrust,
-    why: &str,
-) -> bool {
-    let now = timearg::now();
-    let configs = match reload {
-        Reload::Config(path) => match certstore::read_config_file(path) {
-            Ok(configs) => configs,
-            Err(error) => {
-                tracing::error!(%why, %error, "reload failed; the current credentials stay in force");
-                return false;
-            }
-        },
-        Reload::Demo(configs) => configs.clone(),
-    };
-    let reloaded = match credentials.reload(&configs, now) {
-        Ok(()) => {
-            tracing::info!(
-                %why,
-                credentials = configs.len(),
-                "credentials reloaded; changes to listeners, [x5u], [cache] and [profile] take effect at the next start"
-            );
-            warn_expiring(&credentials.current(), now);
-            true
-        }
+/// Runs [`Reloader::reload`] on the blocking thread pool, as it reads files.
+pub(crate) async fn reload_blocking(reloader: &Arc<Reloader>, trigger: &'static str) -> Report {
+    let reloader = Arc::clone(reloader);
+    match tokio::task::spawn_blocking(move || reloader.reload(trigger)).await {
+        Ok(report) => report,
         Err(error) => {
-            tracing::error!(%why, %error, "reload failed; the current credentials stay in force");
-            false
-        }
-    };
-    if let Reload::Config(path) = reload {
-        match serve_config::read(path).and_then(|file| load_trust(&file.trust, base_of(path))) {
-            Ok(new) => {
-                let generation = trust.replace(new);
-                tracing::info!(%why, generation, "trust anchors and CRLs reloaded");
-            }
-            Err(error) => {
-                tracing::error!(%why, %error, "trust reload failed; the current anchors stay in force")
+            tracing::error!(%trigger, %error, "reload task failed; the current state stays in force");
+            let failed = reload::Step::Failed {
+                error: format!("reload task failed: {error}"),
+            };
+            Report {
+                credentials: failed,
+                trust: None,
             }
         }
     }
-    reloaded
-}
-
-/// Checks in the background that each credential's x5u URL serves its chain,
-/// and logs each result. Startup and reloads do not wait for the check.
-///
-/// The results also feed the `stird_credential_x5u_serves_chain` metric.
-fn spawn_published_check(
-    credentials: &Arc<CredentialStore>,
-    fetch: &(certstore::CacheConfig, Arc<rustls::ClientConfig>),
-    published: &crate::metrics::Published,
-) {
-    let set = credentials.current();
-    if set.credentials().is_empty() {
-        return;
-    }
-    let (config, tls, published) = (fetch.0.clone(), Arc::clone(&fetch.1), Arc::clone(published));
-    tokio::spawn(async move {
-        let results = certstore::published::check_published(
-            set.credentials(),
-            &config,
-            Some(tls),
-            &certstore::resolve::SystemResolver,
-        )
-        .await;
-        let mut table = match published.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        table.clear();
-        for result in results {
-            table.insert(result.name, (result.x5u, result.published.is_usable()));
-        }
-    });
 }
 
 /// Days before a certificate's notAfter from which loads and reloads warn.
 const EXPIRY_WARNING_DAYS: i64 = 30;
 
-fn warn_expiring(set: &CredentialSet, now: i64) {
+pub(crate) fn warn_expiring(set: &CredentialSet, now: i64) {
     for credential in set.credentials() {
         let days = credential.days_to_expiry(now);
         if days < EXPIRY_WARNING_DAYS {
@@ -854,7 +875,7 @@ async fn production(path: &Path, http: Option<&str>) -> Result<Plan, InputError>
         trust,
         cache,
         fetch: (settings.cache, fetch_tls),
-        reload: Reload::Config(path.to_owned()),
+        reload: reload::Source::Config(path.to_owned()),
         repository: None,
         data_dir: None,
     })
@@ -1021,7 +1042,7 @@ async fn demo(args: &Args) -> Result<Plan, InputError> {
         trust,
         cache,
         fetch: (settings.cache, tls),
-        reload: Reload::Demo(configs),
+        reload: reload::Source::Demo(configs),
         repository: Some((repository, acceptor, chain)),
         data_dir: Some(dir),
     })

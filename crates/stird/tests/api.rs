@@ -721,6 +721,14 @@ fn configure(dir: &Path, peer: &Server, api: &str) -> std::path::PathBuf {
     path
 }
 
+/// The administration endpoints, which require the token when one is set.
+const ADMIN_ENDPOINTS: [(&str, &str); 4] = [
+    ("POST", "/admin/reload"),
+    ("GET", "/admin/cache"),
+    ("DELETE", "/admin/cache"),
+    ("POST", "/admin/cache"),
+];
+
 fn write_token(path: &Path, token: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, format!("{token}\n")).unwrap();
@@ -765,6 +773,10 @@ fn token_required_when_configured() {
         assert_eq!(reply.json()["error"]["field"], "Authorization");
     }
     assert_eq!(send(server.http, "GET", "/metrics", &[], "").status, 401);
+    for (method, path) in ADMIN_ENDPOINTS {
+        let reply = send(server.http, method, path, &[], "");
+        assert_eq!(reply.status, 401, "{method} {path}");
+    }
 
     // With the token: signed, then verified.
     let auth = [
@@ -809,6 +821,14 @@ fn token_required_when_configured() {
         )
         .status,
         200
+    );
+
+    let reply = send(server.http, "POST", "/admin/reload", &auth, "");
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
     );
 
     // Health, readiness and the document stay open.
@@ -951,4 +971,174 @@ fn openapi_document_matches_server() {
         }
     }
     assert_eq!(examples, 7);
+}
+
+/// Returns the x5u URL of an Identity header value's info parameter.
+fn info_of(identity: &str) -> &str {
+    identity
+        .split(";info=<")
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .unwrap_or_else(|| panic!("no info parameter: {identity}"))
+}
+
+#[test]
+fn admin_reload_applies_new_x5u() {
+    let peer = api_demo("reload-peer");
+    let dir = temp_dir("api-reload");
+    let config = configure(&dir, &peer, "bind = \"127.0.0.1:0\"");
+    let server = start(&dir, &["--config", config.to_str().unwrap()]);
+    let old_x5u = peer.repository.clone().unwrap();
+    assert_eq!(
+        info_of(&api_sign(&server, "12025550100", "12025550101", now())),
+        old_x5u
+    );
+
+    // A new x5u in the file, in force after the reload for API and SIP signing.
+    let new_x5u = old_x5u.replace("/sti/chain.pem", "/sti/renewed.pem");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace(&old_x5u, &new_x5u)).unwrap();
+    let reply = send(server.http, "POST", "/admin/reload", &[], "");
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let report = reply.json()["reload"].clone();
+    assert_eq!(report["credentials"]["status"], "reloaded", "{report}");
+    assert_eq!(report["credentials"]["credentials"], 1, "{report}");
+    assert_eq!(report["trust"]["status"], "reloaded", "{report}");
+    assert_eq!(report["trust"]["anchors"], 1, "{report}");
+    assert_eq!(
+        info_of(&api_sign(&server, "12025550100", "12025550101", now())),
+        new_x5u
+    );
+    let response = udp_invite(server.sip_udp, "reload1");
+    assert!(response.starts_with("SIP/2.0 302"), "{response}");
+    let identity = response
+        .lines()
+        .find_map(|line| line.strip_prefix("Identity: "))
+        .unwrap_or_else(|| panic!("no Identity header: {response}"));
+    assert_eq!(info_of(identity), new_x5u);
+
+    // A broken file: an error response, and the credentials in force stay.
+    std::fs::write(&config, "[[credential]\nname = ").unwrap();
+    let reply = send(server.http, "POST", "/admin/reload", &[], "");
+    assert_eq!(
+        reply.status,
+        500,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let report = reply.json()["reload"].clone();
+    assert_eq!(report["credentials"]["status"], "failed", "{report}");
+    assert!(
+        report["credentials"]["error"]
+            .as_str()
+            .is_some_and(|error| !error.is_empty()),
+        "{report}"
+    );
+    assert_eq!(report["trust"]["status"], "failed", "{report}");
+    assert_eq!(
+        info_of(&api_sign(&server, "12025550100", "12025550101", now())),
+        new_x5u
+    );
+    let response = udp_invite(server.sip_udp, "reload2");
+    assert!(
+        response.contains(&format!(";info=<{new_x5u}>")),
+        "{response}"
+    );
+}
+
+#[test]
+fn admin_cache_lists_flushes_and_warms() {
+    let server = api_demo("cache");
+    let repository = server.repository.clone().unwrap();
+
+    // Emptied first, as the startup check may have fetched the demo chain.
+    let reply = send(server.http, "DELETE", "/admin/cache", &[], "");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["flushed"]["tier"], "memory");
+    let reply = send(server.http, "GET", "/admin/cache", &[], "");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["count"], 0, "{}", reply.json());
+
+    // Warming fetches the chain from the repository into memory.
+    let before = now();
+    let reply = post(server.http, "/admin/cache", &json!({"urls": [repository]}));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let warmed = reply.json();
+    assert_eq!(warmed["warmed"], 1, "{warmed}");
+    assert_eq!(warmed["results"][0]["url"], repository.as_str());
+    assert_eq!(warmed["results"][0]["status"], "cached", "{warmed}");
+    assert_eq!(warmed["results"][0]["tier"], "network", "{warmed}");
+
+    let listing = send(server.http, "GET", "/admin/cache", &[], "").json();
+    assert_eq!(listing["count"], 1, "{listing}");
+    let entry = &listing["entries"][0];
+    assert_eq!(entry["url"], repository.as_str());
+    assert_eq!(entry["tier"], "network");
+    assert_eq!(entry["fresh"], true);
+    let fetched_at = entry["fetchedAt"].as_i64().unwrap();
+    assert!((before..=now()).contains(&fetched_at), "{entry}");
+    assert!(entry["expiresAt"].as_i64().unwrap() > now(), "{entry}");
+
+    // A URL outside the fetch policy fails on its own line; the others stay.
+    let outside = "https://127.0.0.1:1/sti/chain.pem";
+    let reply = post(server.http, "/admin/cache", &json!({"urls": [outside]}));
+    assert_eq!(reply.status, 200);
+    let warmed = reply.json();
+    assert_eq!(warmed["warmed"], 0, "{warmed}");
+    assert_eq!(warmed["results"][0]["status"], "failed", "{warmed}");
+    assert!(
+        warmed["results"][0]["error"]
+            .as_str()
+            .is_some_and(|error| !error.is_empty()),
+        "{warmed}"
+    );
+
+    // Invalid bodies name the field.
+    for (body, field) in [
+        ("{}", "urls"),
+        (r#"{"urls":"https://a.example/x.pem"}"#, "urls"),
+        (r#"{"urls":[]}"#, "urls"),
+        (r#"{"urls":["https://a.example/x.pem", 7]}"#, "urls[1]"),
+        (r#"{"urls":[""]}"#, "urls[0]"),
+        ("not json", "body"),
+    ] {
+        let reply = send(
+            server.http,
+            "POST",
+            "/admin/cache",
+            &[("content-type", "application/json")],
+            body,
+        );
+        assert_eq!(reply.status, 400, "{body}");
+        assert_eq!(reply.json()["error"]["field"], field, "{body}");
+    }
+    let many: Vec<String> = (0..101)
+        .map(|i| format!("https://a.example/{i}.pem"))
+        .collect();
+    let reply = post(server.http, "/admin/cache", &json!({ "urls": many }));
+    assert_eq!(reply.status, 400);
+
+    // Flushing says how many entries it removed.
+    let reply = send(server.http, "DELETE", "/admin/cache", &[], "");
+    assert_eq!(reply.json()["flushed"]["entries"], 1, "{}", reply.json());
+    let listing = send(server.http, "GET", "/admin/cache", &[], "").json();
+    assert_eq!(listing["count"], 0, "{listing}");
+
+    // Verification fetches the chain again after the flush.
+    let iat = now();
+    let identity = api_sign(&server, "12025550100", "12025550101", iat);
+    let response = api_verify(&server, "12025550100", "12025550101", &identity, iat);
+    assert_eq!(response["verstat"], "TN-Validation-Passed", "{response}");
+    let listing = send(server.http, "GET", "/admin/cache", &[], "").json();
+    assert_eq!(listing["count"], 1, "{listing}");
 }

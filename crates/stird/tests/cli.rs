@@ -1197,3 +1197,44 @@ fn pki_tls_writes_repository_certificates() {
     assert!(dir.join("tls-server.key.pem").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The packaged configuration loads once its key, chain and trust anchors are
+/// in place, as the README's deployment steps put them.
+#[test]
+fn packaged_config_is_valid() {
+    let dir = temp_dir("packaged-config");
+    let pki = dir.join("pki");
+    let init = stird(&["pki", "init", pki.to_str().unwrap()]);
+    assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
+    let etc = dir.join("etc");
+    std::fs::create_dir_all(etc.join("trust")).unwrap();
+    std::fs::create_dir_all(etc.join("credentials")).unwrap();
+    std::fs::copy(pki.join("root.pem"), etc.join("trust/sti-ca-roots.pem")).unwrap();
+    std::fs::copy(pki.join("chain.pem"), etc.join("credentials/chain.pem")).unwrap();
+    let key = etc.join("credentials/subscriber.key.pem");
+    std::fs::copy(pki.join("subscriber.key.pem"), &key).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    // The state directory exists only under systemd: the cache goes here.
+    let packaged = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/stird.toml"),
+    )
+    .unwrap();
+    assert!(packaged.contains("\"/var/lib/stird/cache/x5u\""));
+    let cache = dir.join("cache");
+    let config = etc.join("stird.toml");
+    std::fs::write(
+        &config,
+        packaged.replace("/var/lib/stird/cache/x5u", cache.to_str().unwrap()),
+    )
+    .unwrap();
+
+    let output = stird(&["check-config", config.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("credentials: 1"), "{text}");
+    assert!(text.contains("trust anchors: 1"), "{text}");
+}

@@ -14,7 +14,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::process::Command;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::{
@@ -764,5 +764,210 @@ fn proxy_overload_sheds_the_excess() {
     assert!(
         after < before + 64 * 1024,
         "{before} KiB before, {after} KiB after"
+    );
+}
+
+#[test]
+fn json_logs_one_object_per_line() {
+    let dir = temp_dir("json-logs");
+    let mut args = common::DEMO_ARGS.to_vec();
+    args.extend(["--log-format", "json"]);
+    let mut server = start(&dir, &args);
+    // A rejected API request adds a warning with fields of its own.
+    let response = common::http_get(server.http, "/no-such-path");
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    let stderr = server.stop();
+
+    let lines: Vec<&str> = stderr.lines().filter(|line| !line.is_empty()).collect();
+    assert!(!lines.is_empty(), "no log lines");
+    let mut events = Vec::new();
+    for line in &lines {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"));
+        for field in ["timestamp", "level", "target", "message"] {
+            assert!(event.get(field).is_some(), "no {field}: {line}");
+        }
+        events.push(event);
+    }
+    let ready = events
+        .iter()
+        .find(|event| event["message"] == "stird ready")
+        .unwrap_or_else(|| panic!("no readiness event: {stderr}"));
+    assert_eq!(ready["level"], "INFO");
+    assert!(
+        ready["addresses"]
+            .as_str()
+            .is_some_and(|addresses| addresses.contains(&server.http.to_string())),
+        "{ready}"
+    );
+    let rejected = events
+        .iter()
+        .find(|event| event["message"] == "API request rejected")
+        .unwrap_or_else(|| panic!("no rejection event: {stderr}"));
+    assert_eq!(rejected["level"], "WARN");
+    assert_eq!(rejected["status"], 404);
+    assert!(
+        rejected["path"]
+            .as_str()
+            .is_some_and(|path| path.contains("/no-such-path")),
+        "{rejected}"
+    );
+}
+
+#[test]
+fn rust_log_filters_without_log_flag() {
+    let dir = temp_dir("rust-log");
+    let demo_args = common::DEMO_ARGS;
+    // RUST_LOG=warn hides the info lines, such as the readiness line.
+    let mut server = common::start_env(&dir, &demo_args, &[("RUST_LOG", "warn")]);
+    let stderr = server.stop();
+    assert!(!stderr.contains("stird ready"), "{stderr}");
+
+    // --log takes precedence over RUST_LOG.
+    let mut args = demo_args.to_vec();
+    args.extend(["--log", "info"]);
+    let mut server = common::start_env(&dir, &args, &[("RUST_LOG", "warn")]);
+    let stderr = server.stop();
+    assert!(stderr.contains("stird ready"), "{stderr}");
+
+    // An invalid filter is a startup error naming where it came from.
+    let output = stird()
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .env("RUST_LOG", "stird=loud")
+        .env("STIRD_DATA_DIR", dir.join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("RUST_LOG 'stird=loud'"), "{stderr}");
+}
+
+/// Waits at most `limit` for `child` to exit and returns its exit code.
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("stird still running after {limit:?}");
+}
+
+#[test]
+fn sigterm_finishes_calls_in_progress() {
+    let demo = demo("shutdown-peer");
+    let dir = temp_dir("shutdown");
+
+    // A certificate repository that accepts connections and never answers,
+    // so that a verification is still in progress when SIGTERM arrives.
+    let slow = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let slow_port = slow.local_addr().unwrap().port();
+    slow.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut held = Vec::new();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok((stream, _)) = slow.accept() {
+                held.push(stream);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let config = format!(
+        "[[listener]]\ntransport = \"udp\"\nbind = \"127.0.0.1:0\"\nrole = \"verify\"\n\n\
+         [[listener]]\ntransport = \"tcp\"\nbind = \"127.0.0.1:0\"\nrole = \"verify\"\n\n\
+         [trust]\nca_files = [\"{}\"]\n\n\
+         [x5u]\nallowed_ports = [{slow_port}]\nallow_addresses = [\"127.0.0.1\"]\ntls_ca_file = \"{}\"\n\n\
+         [api]\nbind = \"127.0.0.1:0\"\n",
+        demo.dir.join("data/pki/root.pem").display(),
+        demo.dir.join("data/tls/tls-ca.pem").display(),
+    );
+    let path = dir.join("stird.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut server = start(
+        &dir,
+        &[
+            "--config",
+            path.to_str().unwrap(),
+            "--shutdown-timeout",
+            "10",
+        ],
+    );
+
+    let identity = sign(
+        &server,
+        &demo.dir.join("data/pki/subscriber.key.pem"),
+        &format!("https://127.0.0.1:{slow_port}/sti/chain.pem"),
+        "12025550100",
+        "12025550101",
+        now(),
+    );
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let local = socket.local_addr().unwrap();
+    let invite = format!(
+        "INVITE sip:+12025550101@127.0.0.1;user=phone SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bKshutdown1\r\n\
+         From: <sip:+12025550100@127.0.0.1;user=phone>;tag=s1\r\n\
+         To: <sip:+12025550101@127.0.0.1;user=phone>\r\n\
+         Call-ID: shutdown1@127.0.0.1\r\n\
+         CSeq: 1 INVITE\r\n\
+         Identity: {identity}\r\n\
+         Max-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    socket.send_to(invite.as_bytes(), server.sip_udp).unwrap();
+    // The verification is waiting on the repository when SIGTERM arrives.
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+
+    // The call in progress still gets its answer: the fetch fails, so 436.
+    let mut buffer = [0u8; 8192];
+    let (length, _) = socket.recv_from(&mut buffer).unwrap();
+    let response = String::from_utf8_lossy(&buffer[..length]).into_owned();
+    assert!(response.starts_with("SIP/2.0 436"), "{response}");
+
+    assert_eq!(
+        wait_exit(&mut server.child, Duration::from_secs(30)),
+        Some(0)
+    );
+    let stderr = server.stop();
+    let stopped = stderr
+        .lines()
+        .find(|line| line.contains("stird stopped"))
+        .unwrap_or_else(|| panic!("no shutdown line: {stderr}"));
+    assert!(stopped.contains("signal=\"SIGTERM\""), "{stopped}");
+    assert!(stopped.contains("calls_unfinished=0"), "{stopped}");
+    assert!(stopped.contains("calls_finished=true"), "{stopped}");
+    assert!(stopped.contains("cache_flushed=true"), "{stopped}");
+}
+
+#[test]
+fn sigterm_stops_idle_demo() {
+    let mut server = demo("shutdown-idle");
+    let pid = server.child.id().to_string();
+    let started = Instant::now();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    assert_eq!(
+        wait_exit(&mut server.child, Duration::from_secs(30)),
+        Some(0)
+    );
+    // Nothing is in progress, so the deadline is not waited for.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let stderr = server.stop();
+    assert!(stderr.contains("stird stopped"), "{stderr}");
+    assert!(
+        std::net::TcpStream::connect(server.http).is_err(),
+        "the HTTP port still accepts connections"
     );
 }

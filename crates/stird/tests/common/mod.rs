@@ -66,10 +66,17 @@ pub fn stird() -> Command {
 /// Starts `stird serve` with `args` and waits, at most 60 seconds, for its
 /// readiness line.
 pub fn start(dir: &Path, args: &[&str]) -> Server {
+    start_env(dir, args, &[])
+}
+
+/// Starts `stird serve` like [`start`], with the environment variables of
+/// `env` set as well.
+pub fn start_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = stird()
         .arg("serve")
         .args(args)
         .env("STIRD_DATA_DIR", dir.join("data"))
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -110,19 +117,19 @@ pub fn start(dir: &Path, args: &[&str]) -> Server {
     }
 }
 
+/// The arguments of a demo on free loopback ports.
+pub const DEMO_ARGS: [&str; 6] = [
+    "--sip",
+    "127.0.0.1:0",
+    "--http",
+    "127.0.0.1:0",
+    "--repository",
+    "127.0.0.1:0",
+];
+
 pub fn demo(name: &str) -> Server {
     let dir = temp_dir(name);
-    start(
-        &dir,
-        &[
-            "--sip",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--repository",
-            "127.0.0.1:0",
-        ],
-    )
+    start(&dir, &DEMO_ARGS)
 }
 
 pub fn scenario(name: &str) -> PathBuf {
