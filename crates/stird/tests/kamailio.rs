@@ -131,6 +131,11 @@ fn start_kamailio(dir: &Path, model: &str, values: &[(&str, String)]) -> Kamaili
 /// listener, each on UDP and TCP at one port, trusting the demo's root and
 /// fetching from its repository.
 fn stird(demo: &Server, dir: &Path, on_failure: &str) -> (Server, u16, u16) {
+    stird_trusting(demo, dir, on_failure, &demo.dir.join("data/pki/root.pem"))
+}
+
+/// Starts the stird behind Kamailio with `root` as its only trust anchor.
+fn stird_trusting(demo: &Server, dir: &Path, on_failure: &str, root: &Path) -> (Server, u16, u16) {
     let (sign, verify) = (free_port(), free_port());
     let pki = demo.dir.join("data/pki");
     let repository = demo.repository.clone().unwrap();
@@ -156,7 +161,7 @@ fn stird(demo: &Server, dir: &Path, on_failure: &str) -> (Server, u16, u16) {
          [api]\nbind = \"127.0.0.1:0\"\n",
         pki.join("subscriber.key.pem").display(),
         pki.join("chain.pem").display(),
-        pki.join("root.pem").display(),
+        root.display(),
         demo.dir.join("data/tls/tls-ca.pem").display(),
     ));
     (start_config(dir, "stird", &config), sign, verify)
@@ -248,7 +253,8 @@ fn kamailio_signs_and_verifies_through_stird() {
 }
 
 /// A PASSporT whose signature was altered gets 438, a stale one 403 Stale
-/// Date: Kamailio ends the call with stird's code under the reject policy.
+/// Date, one from an unknown CA 437: Kamailio ends the call with stird's
+/// code under the reject policy.
 #[test]
 fn kamailio_rejects_with_stirds_code() {
     if !have_kamailio() {
@@ -257,15 +263,13 @@ fn kamailio_rejects_with_stirds_code() {
     let demo = demo("kamailio-reject-peer");
     let dir = temp_dir("kamailio-reject");
     let (_server, sign_port, verify) = stird(&demo, &dir, "reject");
-    let kamailio = kamailio(
+    let front = kamailio(
         &dir,
         sign_port,
         verify,
         &format!("127.0.0.1:{}", free_port()),
     );
-    let terminating = format!("127.0.0.1:{}", kamailio.terminating)
-        .parse()
-        .unwrap();
+    let terminating = format!("127.0.0.1:{}", front.terminating).parse().unwrap();
     let key = demo.dir.join("data/pki/subscriber.key.pem");
     let repository = demo.repository.clone().unwrap();
 
@@ -313,6 +317,33 @@ fn kamailio_rejects_with_stirds_code() {
         terminating,
         "u1",
         &["-m", "1", "-key", "identity", &stale],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+
+    // A verifier whose only anchor is another root: the demo's chain is
+    // from an unknown CA, 437.
+    let other = dir.join("other");
+    let init = common::stird()
+        .args(["pki", "init", other.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(init.status.code(), Some(0));
+    let unknown_dir = dir.join("unknown-ca");
+    std::fs::create_dir_all(&unknown_dir).unwrap();
+    let (_strict, sign_port, verify) =
+        stird_trusting(&demo, &unknown_dir, "reject", &other.join("root.pem"));
+    let strict = kamailio(
+        &unknown_dir,
+        sign_port,
+        verify,
+        &format!("127.0.0.1:{}", free_port()),
+    );
+    let path = verify_scenario(&dir, "unknown-ca", "+12025550100", "+12025550101", 437, 0);
+    let output = sipp(
+        &path,
+        format!("127.0.0.1:{}", strict.terminating).parse().unwrap(),
+        "u1",
+        &["-m", "1", "-key", "identity", &good],
     );
     assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
 }
