@@ -397,6 +397,49 @@ pub struct ListenerStats {
     pub responses_dropped: std::sync::atomic::AtomicU64,
     /// Requests a proxy could not forward.
     pub forward_failures: std::sync::atomic::AtomicU64,
+    /// INVITEs signed.
+    pub signed: std::sync::atomic::AtomicU64,
+    /// INVITEs a signing listener passed on without a signature: no
+    /// credential, a number it cannot sign, or a call already signed.
+    pub not_signed: std::sync::atomic::AtomicU64,
+    /// INVITEs verified, by verstat: TN-Validation-Passed,
+    /// TN-Validation-Failed and No-TN-Validation.
+    pub verstat: [std::sync::atomic::AtomicU64; 3],
+    /// INVITEs a verifying listener rejected, by status code, in the order of
+    /// [`REJECT_CODES`].
+    pub rejected: [std::sync::atomic::AtomicU64; REJECT_CODES.len()],
+}
+
+/// The status codes a verifying listener rejects calls with, as counted in
+/// [`ListenerStats::rejected`]; another code counts as 500.
+pub const REJECT_CODES: [u16; 6] = [403, 428, 436, 437, 438, 500];
+
+/// The verstat values counted in [`ListenerStats::verstat`], in order.
+pub const VERSTATS: [Verstat; 3] = [
+    Verstat::TnValidationPassed,
+    Verstat::TnValidationFailed,
+    Verstat::NoTnValidation,
+];
+
+impl ListenerStats {
+    fn count_verification(&self, decision: &Decision) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some(verstat) = decision.verstat
+            && let Some(index) = VERSTATS.iter().position(|v| *v == verstat)
+            && let Some(counter) = self.verstat.get(index)
+        {
+            counter.fetch_add(1, Relaxed);
+        }
+        if decision.code != 302 {
+            let index = REJECT_CODES
+                .iter()
+                .position(|code| *code == decision.code)
+                .unwrap_or(REJECT_CODES.len() - 1);
+            if let Some(counter) = self.rejected.get(index) {
+                counter.fetch_add(1, Relaxed);
+            }
+        }
+    }
 }
 
 /// The stateless redirect server of one listener.
@@ -842,9 +885,17 @@ impl RedirectServer {
             {
                 tracing::info!(listener = %self.policy.name, "verifications in progress back under half their limit");
             }
-            self.verify(request, identities, now).await
+            let decision = self.verify(request, identities, now).await;
+            self.stats.count_verification(&decision);
+            decision
         } else {
-            self.sign(request, &identities, source, now)
+            let decision = self.sign(request, &identities, source, now);
+            let counter = match decision.iat {
+                Some(_) => &self.stats.signed,
+                None => &self.stats.not_signed,
+            };
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            decision
         }
     }
 

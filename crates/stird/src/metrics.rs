@@ -1,9 +1,11 @@
 //! `/metrics` in the Prometheus text exposition format: the signing
 //! credentials' days to expiry and whether their x5u URLs serve their chains,
-//! and the x5u cache's counters.
+//! the x5u cache's counters, and each SIP listener's calls signed, verified
+//! by verstat and rejected by code, INVITEs shed and proxy forwarding.
 //!
-//! TODO: the call counters, histograms and circuit-breaker states of the full
-//! operations interface.
+//! TODO: failed checks by check, fetch latency and request latency
+//! histograms, circuit-breaker states per host, SIP messages by transport, and
+//! the HTTP API's calls.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -133,9 +135,10 @@ type Counter = (
     fn(&sip::redirect::ListenerStats) -> u64,
 );
 
-/// Writes the SIP listeners' counters: INVITEs shed by overload, and the
-/// forwarding of proxy listeners.
+/// Writes the SIP listeners' counters: INVITEs signed, verified and rejected,
+/// INVITEs shed by overload, and the forwarding of proxy listeners.
 fn render_listeners(out: &mut String, listeners: &[Arc<dyn sip::transport::Handler>]) {
+    render_calls(out, listeners);
     let counters: [Counter; 8] = [
         (
             "stird_sip_shed_total",
@@ -198,6 +201,56 @@ fn render_listeners(out: &mut String, listeners: &[Arc<dyn sip::transport::Handl
                 "{name}{{listener=\"{}\"{separator}{labels}}} {}",
                 label(listener.name()),
                 read(stats)
+            );
+        }
+    }
+}
+
+/// Writes the calls each listener signed, verified by verstat and rejected by
+/// status code.
+fn render_calls(out: &mut String, listeners: &[Arc<dyn sip::transport::Handler>]) {
+    let stats: Vec<(&str, &sip::redirect::ListenerStats)> = listeners
+        .iter()
+        .filter_map(|listener| listener.stats().map(|stats| (listener.name(), stats)))
+        .collect();
+    out.push_str(
+        "# HELP stird_calls_signed_total INVITEs a signing listener handled, by result.\n",
+    );
+    out.push_str("# TYPE stird_calls_signed_total counter\n");
+    for (name, stats) in &stats {
+        for (result, counter) in [("signed", &stats.signed), ("not_signed", &stats.not_signed)] {
+            let _ = writeln!(
+                out,
+                "stird_calls_signed_total{{listener=\"{}\",result=\"{result}\"}} {}",
+                label(name),
+                counter.load(Ordering::Relaxed)
+            );
+        }
+    }
+    out.push_str(
+        "# HELP stird_calls_verified_total INVITEs a verifying listener passed on, by verstat.\n",
+    );
+    out.push_str("# TYPE stird_calls_verified_total counter\n");
+    for (name, stats) in &stats {
+        for (verstat, counter) in sip::redirect::VERSTATS.iter().zip(&stats.verstat) {
+            let _ = writeln!(
+                out,
+                "stird_calls_verified_total{{listener=\"{}\",verstat=\"{}\"}} {}",
+                label(name),
+                verstat.as_str(),
+                counter.load(Ordering::Relaxed)
+            );
+        }
+    }
+    out.push_str("# HELP stird_calls_rejected_total INVITEs a verifying listener rejected, by SIP status code.\n");
+    out.push_str("# TYPE stird_calls_rejected_total counter\n");
+    for (name, stats) in &stats {
+        for (code, counter) in sip::redirect::REJECT_CODES.iter().zip(&stats.rejected) {
+            let _ = writeln!(
+                out,
+                "stird_calls_rejected_total{{listener=\"{}\",code=\"{code}\"}} {}",
+                label(name),
+                counter.load(Ordering::Relaxed)
             );
         }
     }

@@ -971,3 +971,50 @@ fn sigterm_stops_idle_demo() {
         "the HTTP port still accepts connections"
     );
 }
+
+/// `/metrics` before and after a known set of calls: three demo calls (each
+/// signed, then verified) and one stale PASSporT move the counters by exactly
+/// that much.
+#[test]
+fn metrics_count_exactly_the_calls_made() {
+    let server = demo("metrics-count");
+    let read = |name: &str| metric(&server, &format!("{name} "));
+    let signed = "stird_calls_signed_total{listener=\"demo-udp\",result=\"signed\"}";
+    let passed =
+        "stird_calls_verified_total{listener=\"demo-udp\",verstat=\"TN-Validation-Passed\"}";
+    let stale = "stird_calls_rejected_total{listener=\"demo-udp\",code=\"403\"}";
+    let before = [read(signed), read(passed), read(stale)];
+
+    let output = sipp(&scenario("demo.xml"), server.sip_udp, "u1", &["-m", "3"]);
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+    let key = server.dir.join("data/pki/subscriber.key.pem");
+    let repository = server.repository.clone().unwrap();
+    let old = sign(
+        &server,
+        &key,
+        &repository,
+        "+12025550100",
+        "+12025550101",
+        now() - 3600,
+    );
+    let path = verify_scenario(
+        &server.dir,
+        "metrics-stale",
+        "+12025550100",
+        "+12025550101",
+        403,
+        0,
+    );
+    let output = sipp(
+        &path,
+        server.sip_udp,
+        "u1",
+        &["-m", "1", "-key", "identity", &old],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+
+    let after = [read(signed), read(passed), read(stale)];
+    assert_eq!(after[0] - before[0], 3);
+    assert_eq!(after[1] - before[1], 3);
+    assert_eq!(after[2] - before[2], 1);
+}
