@@ -149,19 +149,7 @@ fn without_verstat_params(text: &str) -> String {
 /// Returns the first entry of a header value that may list several, separated
 /// by commas outside quotes and angle brackets (RFC 3261 section 7.3.1).
 pub fn first_value(value: &str) -> &str {
-    let (mut quoted, mut escaped, mut bracketed) = (false, false, false);
-    for (index, c) in value.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '<' if !quoted => bracketed = true,
-            '>' if !quoted => bracketed = false,
-            ',' if !quoted && !bracketed => return value.get(..index).unwrap_or(value).trim(),
-            _ => {}
-        }
-    }
-    value.trim()
+    crate::redirect::split_first_entry(value).0
 }
 
 fn is_verstat(param: &str) -> bool {
