@@ -17,8 +17,8 @@
 //! hop's Via. It gives a retransmission, its CANCEL and the ACK of a failure
 //! the same branch as the INVITE, and lets the proxy recognise the responses
 //! it must relay. A response whose top Via this proxy did not write, or whose MAC
-//! fails, is dropped: nobody can use the proxy to send a response to an
-//! address of their choice.
+//! fails, is dropped, so the proxy cannot be used to send a response to an
+//! address of someone's choice.
 //!
 //! A request forwarded over UDP that comes within 200 bytes of the path MTU
 //! goes over TCP instead (RFC 3261 section 18.1.1), and goes back to UDP only

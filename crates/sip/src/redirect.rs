@@ -102,9 +102,9 @@ pub struct ListenerPolicy {
     pub rate_limit_per_source: Option<u32>,
     /// The treatment of an INVITE over the limits.
     pub on_overload: OnOverload,
-    /// Verifications in progress at once, most of them waiting for a
-    /// certificate fetch when the limit is reached; an INVITE beyond it is
-    /// treated as over the rate limits.
+    /// Verifications in progress at once. When the limit is reached, most of
+    /// them wait for a certificate fetch, so an INVITE beyond it is treated
+    /// as over the rate limits.
     pub max_pending: usize,
 }
 
@@ -345,7 +345,7 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 pub(crate) enum TxState {
     /// Being signed or verified.
     Pending { cancelled: bool },
-    /// Answered by this server with the response kept.
+    /// Completed by a response of this server, which is kept.
     Completed(Arc<Vec<u8>>),
     /// Forwarded by the proxy, which sends the same bytes again for a
     /// retransmission.
@@ -580,8 +580,8 @@ impl RedirectServer {
         match request.method {
             "INVITE" => self.invite(&request, source, transport, now).await,
             "ACK" => {
-                // The ACK of a final response ends its transaction; the entry
-                // is dropped at once instead of after 32 seconds, and a
+                // The ACK of a final response ends its transaction, so the
+                // entry is dropped at once instead of after 32 seconds. A
                 // retransmitted ACK is absorbed all the same.
                 if let Some(key) = Self::transaction_key(&request, source) {
                     self.transactions.invalidate(&key);
@@ -713,7 +713,7 @@ impl RedirectServer {
         )
     }
 
-    /// The treatment of an INVITE over the limits: 503 with Retry-After, or
+    /// Returns the treatment of an INVITE over the limits: 503 with Retry-After, or
     /// for a verifying listener that passes overload, the result of a call
     /// with No-TN-Validation.
     pub(crate) fn overload_decision(&self, request: &Request<'_>) -> Decision {
@@ -1383,7 +1383,7 @@ fn to_tag(request: &Request<'_>) -> String {
 }
 
 /// Returns a Via header value with received and rport written on its top
-/// entry as RFC 3261 section 18.2.1 and RFC 3581 say. A received the client
+/// entry as RFC 3261 section 18.2.1 and RFC 3581 require. A received the client
 /// wrote itself is replaced, and an rport, with or without a value, gets the
 /// source port. So a response goes back to where the request came from, not
 /// to an address of the client's choosing.

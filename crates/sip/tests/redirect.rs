@@ -238,7 +238,7 @@ async fn signing_302_is_repeated_for_retransmissions() {
         "SIP/2.0 481 Call/Transaction Does Not Exist"
     );
     // The ACK ends the transaction: its entry goes at once, so the same
-    // INVITE afterwards is signed again rather than answered from the table.
+    // INVITE afterwards is signed again rather than repeated from the table.
     let ack = server
         .handle(
             &request("ACK", "z9hG4bKi1", ""),

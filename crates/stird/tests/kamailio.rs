@@ -458,7 +458,7 @@ fn kamailio_relays_large_invites_over_tcp() {
     );
 }
 
-/// The HTTP model: Kamailio asks stird's HTTP API from async task routes.
+/// The HTTP model: Kamailio calls stird's HTTP API from async task routes.
 /// Calls reach the called party signed and TN-Validation-Passed, and an
 /// altered PASSporT gets 438 when failures are rejected.
 #[test]

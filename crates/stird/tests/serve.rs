@@ -455,7 +455,7 @@ fn x5u_map_serves_verification() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
-/// The configuration of a verifying proxy that trusts the demo's root and
+/// Writes the configuration of a verifying proxy that trusts the demo's root and
 /// fetches from its repository, with `extra` keys in its listener.
 fn verify_proxy_config(demo: &Server, next_hop: u16, extra: &str) -> String {
     let repository = demo.repository.clone().unwrap();
@@ -476,7 +476,7 @@ fn verify_proxy_config(demo: &Server, next_hop: u16, extra: &str) -> String {
     )
 }
 
-/// The configuration of a signing proxy with the demo's credential.
+/// Writes the configuration of a signing proxy with the demo's credential.
 fn sign_proxy_config(demo: &Server, next_hop: SocketAddr) -> String {
     let pki = demo.dir.join("data/pki");
     format!(
@@ -686,9 +686,9 @@ fn resident_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// A burst of 3,000 INVITEs at a signing proxy limited to 200 a second: the
-/// excess gets 503 with Retry-After, the accepted calls reach the next hop
-/// signed, `/metrics` counts exactly the calls shed, and resident memory
+/// A burst of 3,000 INVITEs at a signing proxy limited to 200 a second. The
+/// excess gets 503 with Retry-After and the accepted calls reach the next hop
+/// signed. `/metrics` counts exactly the calls shed, and resident memory
 /// grows by less than 64 MiB.
 #[test]
 fn proxy_overload_sheds_the_excess() {

@@ -322,7 +322,7 @@ pub fn free_port() -> u16 {
     panic!("no port free for both UDP and TCP");
 }
 
-/// The terminating sipp, started before the call and waited for after it.
+/// Starts the terminating sipp before the call. The caller waits for it after.
 pub fn uas(scenario: &Path, port: u16, transport: &str, calls: usize) -> Child {
     Command::new("sipp")
         .arg("-sf")
