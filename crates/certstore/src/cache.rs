@@ -139,6 +139,57 @@ impl X5uError {
             _ => false,
         }
     }
+
+    /// Returns a short lowercase name of the failure, stable for metrics: the
+    /// fetch failure's kind, or what was wrong with the served document.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            X5uError::Fetch { error, .. } => error.kind(),
+            X5uError::Empty { .. } => "empty",
+            X5uError::NotCertificate { .. } => "not_certificate",
+            X5uError::PrivateKey { .. } => "private_key",
+            X5uError::Untrusted { .. } => "untrusted",
+            X5uError::CircuitOpen { .. } => "circuit_open",
+            X5uError::Deadline { .. } => "deadline",
+            X5uError::Overloaded { .. } => "overloaded",
+            X5uError::RecentFailure { error, .. } => error.kind(),
+        }
+    }
+}
+
+/// State of an origin's circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CircuitState {
+    /// Fetches go to the origin; it may have failed fewer times than the
+    /// breaker's threshold.
+    Closed,
+    /// Fetches to the origin are skipped until the skip interval ends.
+    Open,
+    /// The skip interval has ended: the next fetch is a trial whose result
+    /// closes the circuit or opens it for twice as long.
+    HalfOpen,
+}
+
+impl CircuitState {
+    /// Returns the state's name as metrics and logs write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half_open",
+        }
+    }
+}
+
+/// One origin's circuit breaker, as [`X5uCache::circuits`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Circuit {
+    /// The origin: host and port.
+    pub origin: String,
+    /// The breaker's state.
+    pub state: CircuitState,
+    /// Host-level failures counted since the origin last responded.
+    pub failures: u32,
 }
 
 /// The tier a lookup's certificate came from.
@@ -702,6 +753,30 @@ impl X5uCache {
         // The breaker may have opened while this fetch waited for a permit.
         self.host_permits(host)?;
         let started = Instant::now();
+        let outcome = self.fetch_and_validate(x5u, host, now, started).await;
+        let result = match &outcome {
+            Ok(_) => "ok",
+            Err(error) => error.kind(),
+        };
+        metrics::counter!("stird_x5u_fetches_total", "outcome" => result).increment(1);
+        metrics::histogram!(
+            "stird_x5u_fetch_duration_seconds",
+            "result" => if outcome.is_ok() { "ok" } else { "failed" }
+        )
+        .record(started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    /// Fetches `x5u` from its repository and validates the chain. The caller
+    /// has acquired the origin's fetch permit and a global one.
+    async fn fetch_and_validate(
+        &self,
+        x5u: &str,
+        host: &str,
+        now: i64,
+        started: Instant,
+    ) -> Outcome {
+        let inner = &self.inner;
 
         inner.stats.fetches.fetch_add(1, Ordering::Relaxed);
         let url = check_url(x5u, &inner.config.policy).map_err(|error| X5uError::Fetch {
@@ -878,6 +953,46 @@ impl X5uCache {
                 interval: inner.config.breaker.base,
             }))
         })
+    }
+
+    /// Returns the circuit breakers of the origins fetched from, at most
+    /// `limit` of them: open ones first, then half-open ones, then closed ones
+    /// that have failed since they last responded. Origins whose last fetch got
+    /// a response are left out, because the cache may track 100,000 origins.
+    pub fn circuits(&self, limit: usize) -> Vec<Circuit> {
+        let now = Instant::now();
+        let mut circuits: Vec<Circuit> = self
+            .inner
+            .hosts
+            .iter()
+            .filter_map(|(origin, state)| {
+                let state = lock(&state);
+                let circuit_state = match state.open {
+                    Some((_, until)) if now < until => CircuitState::Open,
+                    Some(_) => CircuitState::HalfOpen,
+                    None if state.failures > 0 => CircuitState::Closed,
+                    None => return None,
+                };
+                Some(Circuit {
+                    origin: origin.as_ref().clone(),
+                    state: circuit_state,
+                    failures: state.failures,
+                })
+            })
+            .collect();
+        let rank = |state: CircuitState| match state {
+            CircuitState::Open => 0,
+            CircuitState::HalfOpen => 1,
+            CircuitState::Closed => 2,
+        };
+        circuits.sort_by(|a, b| {
+            rank(a.state)
+                .cmp(&rank(b.state))
+                .then_with(|| b.failures.cmp(&a.failures))
+                .then_with(|| a.origin.cmp(&b.origin))
+        });
+        circuits.truncate(limit);
+        circuits
     }
 
     /// Returns the origin's fetch permits, or the open circuit.

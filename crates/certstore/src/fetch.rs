@@ -80,6 +80,25 @@ pub enum FetchError {
     RedirectRefused { location: String, reason: String },
 }
 
+impl FetchError {
+    /// Returns a short lowercase name of the failure, stable for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FetchError::Policy(_) => "policy",
+            FetchError::Resolve { .. } | FetchError::NoAddress { .. } => "resolve",
+            FetchError::Connect { .. } => "connect",
+            FetchError::Tls { .. } => "tls",
+            FetchError::Http { .. } => "http",
+            FetchError::Timeout { .. } => "timeout",
+            FetchError::Status { .. } => "status",
+            FetchError::Redirect { .. }
+            | FetchError::TooManyRedirects { .. }
+            | FetchError::RedirectRefused { .. } => "redirect",
+            FetchError::TooLarge { .. } => "too_large",
+        }
+    }
+}
+
 /// Cuts a value from the server to 200 characters for messages and logs.
 fn excerpt(value: &str) -> String {
     if value.chars().count() <= 200 {

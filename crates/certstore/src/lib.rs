@@ -31,8 +31,8 @@ mod x5u_map;
 pub mod x5u_policy;
 
 pub use cache::{
-    BreakerConfig, CacheConfig, CacheStats, Cached, EntrySummary, FetchInfo, Origin, ResponseInfo,
-    X5uCache, X5uCacheBuilder, X5uError, parse_body, unix_now,
+    BreakerConfig, CacheConfig, CacheStats, Cached, Circuit, CircuitState, EntrySummary, FetchInfo,
+    Origin, ResponseInfo, X5uCache, X5uCacheBuilder, X5uError, parse_body, unix_now,
 };
 pub use fetch_config::FetchSettings;
 pub use trusted::{SharedTrust, Trust, TrustedCert, UntrustedError};

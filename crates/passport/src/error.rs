@@ -35,6 +35,19 @@ pub enum Check {
 }
 
 impl Check {
+    /// Every step, in the order they run.
+    pub const ALL: [Check; 9] = [
+        Check::IdentityPresent,
+        Check::HeaderParse,
+        Check::Algorithm,
+        Check::Claims,
+        Check::InfoX5u,
+        Check::Freshness,
+        Check::Numbers,
+        Check::Certificate,
+        Check::Signature,
+    ];
+
     /// Returns a short lowercase name, stable for logs and metrics.
     pub fn name(self) -> &'static str {
         match self {
@@ -309,5 +322,30 @@ impl Error {
             InvalidKey { .. } => Check::Certificate,
             BadSignature | Signing { .. } => Check::Signature,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Check;
+
+    #[test]
+    fn all_checks_are_listed_once_in_order() {
+        // The match fails to compile when a step is added without a position.
+        let position = |check: Check| match check {
+            Check::IdentityPresent => 0,
+            Check::HeaderParse => 1,
+            Check::Algorithm => 2,
+            Check::Claims => 3,
+            Check::InfoX5u => 4,
+            Check::Freshness => 5,
+            Check::Numbers => 6,
+            Check::Certificate => 7,
+            Check::Signature => 8,
+        };
+        for (index, check) in Check::ALL.into_iter().enumerate() {
+            assert_eq!(position(check), index, "{check}");
+        }
+        assert!(Check::ALL.is_sorted());
     }
 }

@@ -42,6 +42,22 @@ pub enum Warning {
     NonCanonicalTn { claim: &'static str, value: String },
 }
 
+impl Warning {
+    /// The names [`Warning::name`] returns, one per kind of deviation.
+    pub const NAMES: [&'static str; 3] =
+        ["ppt-parameter-missing", "ppt-quoted", "non-canonical-tn"];
+
+    /// Returns a short lowercase name of the deviation, stable for logs and
+    /// metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Warning::PptParameterMissing { .. } => "ppt-parameter-missing",
+            Warning::PptQuoted => "ppt-quoted",
+            Warning::NonCanonicalTn { .. } => "non-canonical-tn",
+        }
+    }
+}
+
 impl std::fmt::Display for Warning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -440,6 +456,22 @@ fn uri_of(value: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warning_names_are_listed() {
+        let warnings = [
+            Warning::PptParameterMissing {
+                header: "shaken".to_owned(),
+            },
+            Warning::PptQuoted,
+            Warning::NonCanonicalTn {
+                claim: "orig",
+                value: "+1-202-555-0100".to_owned(),
+            },
+        ];
+        let names: Vec<&str> = warnings.iter().map(Warning::name).collect();
+        assert_eq!(names, Warning::NAMES);
+    }
 
     #[test]
     fn freshness_boundaries() {

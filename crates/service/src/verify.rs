@@ -186,7 +186,28 @@ pub struct VerifyPolicy {
 
 /// Verifies every Identity header of `request` and returns the best verdict.
 /// Only the certificate step waits, and only on a certificate cache miss.
+///
+/// Each failed verdict increments `stird_verify_failed_checks_total` for the
+/// check that failed. Each deviation the lenient profile accepted increments
+/// `stird_verify_lenient_total`. Both go through the `metrics` facade, which
+/// records nothing until a recorder is installed.
 pub async fn verify_request(
+    request: &VerifyRequest,
+    certificates: &dyn CertificateSource,
+    policy: &VerifyPolicy,
+) -> Verdict {
+    let verdict = verify_headers(request, certificates, policy).await;
+    if let Some(failure) = &verdict.failure {
+        metrics::counter!("stird_verify_failed_checks_total", "check" => failure.check.name())
+            .increment(1);
+    }
+    for warning in &verdict.warnings {
+        metrics::counter!("stird_verify_lenient_total", "deviation" => warning.name()).increment(1);
+    }
+    verdict
+}
+
+async fn verify_headers(
     request: &VerifyRequest,
     certificates: &dyn CertificateSource,
     policy: &VerifyPolicy,

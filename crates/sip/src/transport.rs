@@ -189,6 +189,89 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Methods whose handling time is reported under their own name; every other
+/// request counts as `other`.
+const TIMED_METHODS: [&str; 6] = ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "other"];
+
+/// The metrics of one listener's messages on one transport, registered once
+/// per UDP reader or stream connection so that each message costs atomic
+/// operations only.
+///
+/// - `stird_sip_messages_received_total{listener, transport, kind}`: requests
+///   and responses handed to the listener.
+/// - `stird_sip_messages_sent_total{listener, transport}`: responses the
+///   listener sent back the way a message came. A proxy's forwarding is
+///   counted by the proxy.
+/// - `stird_sip_request_duration_seconds{listener, method}`: from a request's
+///   arrival until the listener responds or forwards it, fetches included.
+#[derive(Clone)]
+struct Meters {
+    requests: metrics::Counter,
+    responses: metrics::Counter,
+    sent: metrics::Counter,
+    durations: [metrics::Histogram; TIMED_METHODS.len()],
+}
+
+impl Meters {
+    fn new(listener: &str, transport: Transport) -> Self {
+        let transport = match transport {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        };
+        let received = |kind: &'static str| {
+            metrics::counter!(
+                "stird_sip_messages_received_total",
+                "listener" => listener.to_owned(),
+                "transport" => transport,
+                "kind" => kind
+            )
+        };
+        Meters {
+            requests: received("request"),
+            responses: received("response"),
+            sent: metrics::counter!(
+                "stird_sip_messages_sent_total",
+                "listener" => listener.to_owned(),
+                "transport" => transport
+            ),
+            durations: TIMED_METHODS.map(|method| {
+                metrics::histogram!(
+                    "stird_sip_request_duration_seconds",
+                    "listener" => listener.to_owned(),
+                    "method" => method
+                )
+            }),
+        }
+    }
+
+    /// Hands `message` to `server`, counting it and timing a request.
+    async fn handle(
+        &self,
+        server: &dyn Handler,
+        message: &[u8],
+        peer: SocketAddr,
+        inbound: Inbound,
+    ) -> Option<Outgoing> {
+        if message.starts_with(b"SIP/2.0 ") {
+            self.responses.increment(1);
+            return server.handle(message, peer, inbound, now()).await;
+        }
+        self.requests.increment(1);
+        let method = message.split(|&b| b == b' ').next().unwrap_or_default();
+        let slot = TIMED_METHODS
+            .iter()
+            .position(|known| known.as_bytes() == method)
+            .unwrap_or(TIMED_METHODS.len() - 1);
+        let started = std::time::Instant::now();
+        let outgoing = server.handle(message, peer, inbound, now()).await;
+        if let Some(histogram) = self.durations.get(slot) {
+            histogram.record(started.elapsed().as_secs_f64());
+        }
+        outgoing
+    }
+}
+
 /// Serves SIP over UDP on `socket` until the task is dropped, with one reader
 /// task per core.
 pub async fn serve_udp(socket: Arc<UdpSocket>, server: Arc<dyn Handler>, limits: Limits) {
@@ -221,6 +304,7 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, server: Arc<dyn Handler>, limits:
 async fn udp_reader(socket: Arc<UdpSocket>, server: Arc<dyn Handler>, permits: Arc<Semaphore>) {
     let mut buffer = vec![0u8; MAX_MESSAGE_BYTES + 1];
     let mut dropped: u64 = 0;
+    let meters = Meters::new(server.name(), Transport::Udp);
     loop {
         let (length, source) = match socket.recv_from(&mut buffer).await {
             Ok(received) => received,
@@ -244,17 +328,20 @@ async fn udp_reader(socket: Arc<UdpSocket>, server: Arc<dyn Handler>, permits: A
             continue;
         };
         let datagram = datagram.to_vec();
-        let (socket, server) = (Arc::clone(&socket), Arc::clone(&server));
+        let (socket, server, meters) = (Arc::clone(&socket), Arc::clone(&server), meters.clone());
         tokio::spawn(async move {
             let _permit = permit;
             let inbound = Inbound {
                 transport: Transport::Udp,
                 connection: None,
             };
-            if let Some(outgoing) = server.handle(&datagram, source, inbound, now()).await
-                && let Err(error) = socket.send_to(&outgoing.bytes, outgoing.destination).await
-            {
-                tracing::warn!(destination = %outgoing.destination, %error, "UDP send failed");
+            if let Some(outgoing) = meters.handle(&*server, &datagram, source, inbound).await {
+                match socket.send_to(&outgoing.bytes, outgoing.destination).await {
+                    Ok(_) => meters.sent.increment(1),
+                    Err(error) => {
+                        tracing::warn!(destination = %outgoing.destination, %error, "UDP send failed")
+                    }
+                }
             }
         });
     }
@@ -481,6 +568,7 @@ async fn connection<S>(
     let mut buffer: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
     let mut message_started: Option<tokio::time::Instant> = None;
+    let meters = Meters::new(server.name(), transport);
     'read: loop {
         // Hand every complete message to its own task.
         loop {
@@ -506,16 +594,19 @@ async fn connection<S>(
                         }
                         continue;
                     };
-                    let (server, sender) = (Arc::clone(&server), sender.clone());
+                    let (server, sender, meters) =
+                        (Arc::clone(&server), sender.clone(), meters.clone());
                     tokio::spawn(async move {
                         let _permits = (permit, own_permit);
                         let inbound = Inbound {
                             transport,
                             connection: id,
                         };
-                        if let Some(outgoing) = server.handle(&message, peer, inbound, now()).await
+                        if let Some(outgoing) =
+                            meters.handle(&*server, &message, peer, inbound).await
+                            && sender.send(outgoing.bytes).await.is_ok()
                         {
-                            let _ = sender.send(outgoing.bytes).await;
+                            meters.sent.increment(1);
                         }
                     });
                 }

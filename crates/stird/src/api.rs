@@ -180,7 +180,54 @@ pub fn router(state: ApiState) -> Router {
     open.merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(observe))
         .with_state(state)
+}
+
+/// Returns the `'static` path of the endpoint whose pattern is `path`.
+fn route_name(path: &str) -> Option<&'static str> {
+    static ROUTES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    ROUTES
+        .get_or_init(|| {
+            endpoints()
+                .into_iter()
+                .map(|(_, path, _, _)| path)
+                .collect()
+        })
+        .iter()
+        .find(|known| **known == path)
+        .copied()
+}
+
+/// Counts each request in `stird_http_requests_total` by route, method and
+/// status, and times it in `stird_http_request_duration_seconds` by route.
+/// The route is the endpoint's path pattern, or `unmatched`, so a scan of
+/// random paths adds no series.
+async fn observe(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .and_then(|path| route_name(path.as_str()))
+        .unwrap_or("unmatched");
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics::counter!(
+        "stird_http_requests_total",
+        "route" => route,
+        "method" => method,
+        "status" => response.status().as_u16().to_string()
+    )
+    .increment(1);
+    metrics::histogram!("stird_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// An error response: `{"error":{"field":...,"rule":...}}`.

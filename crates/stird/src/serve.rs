@@ -191,6 +191,8 @@ fn init_logs(filter: Option<&str>, format: LogFormat) -> Result<(), InputError> 
 }
 
 async fn serve(args: &Args) -> Result<Outcome, InputError> {
+    // Before any cache or listener registers its metrics.
+    crate::metrics::install();
     let plan = match &args.config {
         Some(path) => production(path, args.http.as_deref()).await?,
         None => demo(args).await?,

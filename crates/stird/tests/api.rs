@@ -17,7 +17,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Server, demo, now, sign, sipp, sipp_text, start, stird, temp_dir, udp_invite};
+use common::{
+    Server, demo, http_get, metric, now, sign, sipp, sipp_text, start, stird, temp_dir, udp_invite,
+};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
@@ -1141,4 +1143,143 @@ fn admin_cache_lists_flushes_and_warms() {
     assert_eq!(response["verstat"], "TN-Validation-Passed", "{response}");
     let listing = send(server.http, "GET", "/admin/cache", &[], "").json();
     assert_eq!(listing["count"], 1, "{listing}");
+}
+
+/// Every API call is counted by route, method and status, and timed by
+/// route; unknown paths share one route label.
+#[test]
+fn api_calls_are_counted_in_metrics() {
+    let server = api_demo("metrics");
+    let identity = api_sign(&server, "12025550100", "12025550101", now());
+    api_verify(&server, "12025550100", "12025550101", &identity, now());
+    let reply = post(
+        server.http,
+        "/stir/v1/signing",
+        &json!({"signingRequest": {}}),
+    );
+    assert_eq!(reply.status, 400);
+    for path in ["/a", "/b/c", "/stir/v9"] {
+        assert_eq!(send(server.http, "GET", path, &[], "").status, 404);
+    }
+    assert_eq!(
+        send(server.http, "PUT", "/stir/v1/verification", &[], "").status,
+        405
+    );
+
+    let calls = |route: &str, method: &str, status: u16| {
+        metric(
+            &server,
+            &format!(
+                "stird_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} "
+            ),
+        )
+    };
+    assert_eq!(calls("/stir/v1/signing", "POST", 200), 1);
+    assert_eq!(calls("/stir/v1/signing", "POST", 400), 1);
+    assert_eq!(calls("/stir/v1/verification", "POST", 200), 1);
+    assert_eq!(calls("unmatched", "GET", 404), 3);
+    assert_eq!(calls("/stir/v1/verification", "other", 405), 1);
+    assert_eq!(
+        metric(
+            &server,
+            "stird_http_request_duration_seconds_count{route=\"/stir/v1/signing\"} "
+        ),
+        2
+    );
+    let text = http_get(server.http, "/metrics");
+    assert!(
+        !text.contains("route=\"/a\""),
+        "an unknown path became a label:\n{text}"
+    );
+}
+
+/// Reloads while sipp sends calls at a steady rate: the credentials and the
+/// trust anchors change every half second, and no call fails.
+#[test]
+fn reload_under_load_fails_no_call() {
+    let peer = api_demo("load-peer");
+    let dir = temp_dir("api-reload-load");
+    let config = configure(&dir, &peer, "bind = \"127.0.0.1:0\"");
+    let pki = peer.dir.join("data/pki");
+    // Two copies of the credential under other names, and two trust lists:
+    // each reload reads files other than those in force.
+    for side in ["a", "b"] {
+        std::fs::copy(
+            pki.join("subscriber.key.pem"),
+            dir.join(format!("key-{side}.pem")),
+        )
+        .unwrap();
+        std::fs::copy(pki.join("chain.pem"), dir.join(format!("chain-{side}.pem"))).unwrap();
+    }
+    let original = std::fs::read_to_string(&config).unwrap();
+    let root = pki.join("root.pem").display().to_string();
+    let second_anchor = peer.dir.join("data/tls/tls-ca.pem").display().to_string();
+    let variant = |side: &str| {
+        let anchors = if side == "a" {
+            format!("\"{root}\"")
+        } else {
+            format!("\"{root}\", \"{second_anchor}\"")
+        };
+        original
+            .replace(
+                &pki.join("subscriber.key.pem").display().to_string(),
+                &dir.join(format!("key-{side}.pem")).display().to_string(),
+            )
+            .replace(
+                &pki.join("chain.pem").display().to_string(),
+                &dir.join(format!("chain-{side}.pem")).display().to_string(),
+            )
+            .replace(&format!("\"{root}\""), &anchors)
+    };
+    assert_ne!(variant("a"), variant("b"));
+    let server = start(&dir, &["--config", config.to_str().unwrap()]);
+
+    let calls = 500;
+    let target = server.sip_udp;
+    let load = std::thread::spawn(move || {
+        sipp(
+            &common::scenario("demo.xml"),
+            target,
+            "u1",
+            &["-m", &calls.to_string(), "-r", "50"],
+        )
+    });
+    let mut reloads = 0;
+    // Bounded: 60 reloads at most, stopping when sipp ends.
+    while !load.is_finished() && reloads < 60 {
+        std::thread::sleep(Duration::from_millis(500));
+        let side = if reloads % 2 == 0 { "b" } else { "a" };
+        std::fs::write(&config, variant(side)).unwrap();
+        let reply = send(server.http, "POST", "/admin/reload", &[], "");
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let report = reply.json()["reload"].clone();
+        assert_eq!(report["credentials"]["status"], "reloaded", "{report}");
+        let anchors = if side == "a" { 1 } else { 2 };
+        assert_eq!(report["trust"]["anchors"], anchors, "{report}");
+        reloads += 1;
+    }
+    let output = load.join().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
+    assert!(reloads >= 10, "only {reloads} reloads during the load");
+
+    let value = |line_start: &str| metric(&server, line_start);
+    // Every call was signed, then verified with TN-Validation-Passed.
+    let listener = "listener=\"udp-127.0.0.1:0\"";
+    assert_eq!(
+        value(&format!(
+            "stird_calls_signed_total{{{listener},result=\"signed\"}} "
+        )),
+        calls
+    );
+    assert_eq!(
+        value(&format!(
+            "stird_calls_verified_total{{{listener},verstat=\"TN-Validation-Passed\"}} "
+        )),
+        calls
+    );
 }

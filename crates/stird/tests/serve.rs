@@ -983,7 +983,17 @@ fn metrics_count_exactly_the_calls_made() {
     let passed =
         "stird_calls_verified_total{listener=\"demo-udp\",verstat=\"TN-Validation-Passed\"}";
     let stale = "stird_calls_rejected_total{listener=\"demo-udp\",code=\"403\"}";
-    let before = [read(signed), read(passed), read(stale)];
+    let freshness = "stird_verify_failed_checks_total{check=\"freshness\"}";
+    let received = "stird_sip_messages_received_total{listener=\"demo-udp\",transport=\"udp\",kind=\"request\"}";
+    let sent = "stird_sip_messages_sent_total{listener=\"demo-udp\",transport=\"udp\"}";
+    let invites =
+        "stird_sip_request_duration_seconds_count{listener=\"demo-udp\",method=\"INVITE\"}";
+    let scrapes = "stird_http_requests_total{route=\"/metrics\",method=\"GET\",status=\"200\"}";
+    let counters = [signed, passed, stale, freshness, received, sent, invites];
+    // The first scrape registers the scrape counter; it exists from the second.
+    let _ = read(signed);
+    let before: Vec<u64> = counters.iter().map(|name| read(name)).collect();
+    let scrapes_before = read(scrapes);
 
     let output = sipp(&scenario("demo.xml"), server.sip_udp, "u1", &["-m", "3"]);
     assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
@@ -1013,8 +1023,87 @@ fn metrics_count_exactly_the_calls_made() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", sipp_text(&output));
 
-    let after = [read(signed), read(passed), read(stale)];
-    assert_eq!(after[0] - before[0], 3);
-    assert_eq!(after[1] - before[1], 3);
-    assert_eq!(after[2] - before[2], 1);
+    let after: Vec<u64> = counters.iter().map(|name| read(name)).collect();
+    let moved: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    // Each demo call is an INVITE and an ACK to sign, then the same to
+    // verify: 12 requests and 6 responses. The stale call adds an INVITE,
+    // its 403 and the ACK.
+    assert_eq!(moved, [3, 3, 1, 1, 14, 7, 7], "{counters:?}");
+    // The scrapes between the two reads of the scrape counter: the seven of
+    // `after` and the first read of this line.
+    assert_eq!(read(scrapes) - scrapes_before, counters.len() as u64 + 1);
+}
+
+/// An x5u origin that refuses connections: each fetch is counted by outcome
+/// and timed, the circuit opens after the configured number of failures, and
+/// later calls to that origin are answered without a fetch.
+#[test]
+fn metrics_report_fetch_failures_and_open_circuits() {
+    let demo = demo("circuit-peer");
+    let dir = temp_dir("circuit");
+    // A loopback port with nothing listening: connections are refused.
+    let closed = free_port();
+    let config = format!(
+        "[[listener]]\nname = \"circuit\"\ntransport = \"udp\"\nbind = \"127.0.0.1:0\"\nrole = \"verify\"\n\n\
+         [[listener]]\ntransport = \"tcp\"\nbind = \"127.0.0.1:0\"\nrole = \"verify\"\n\n\
+         [trust]\nca_files = [\"{}\"]\n\n\
+         [x5u]\nallowed_ports = [{closed}]\nallow_addresses = [\"127.0.0.1\"]\n\
+         circuit_failures = 2\ncircuit_base = 300\n\n\
+         [api]\nbind = \"127.0.0.1:0\"\n",
+        demo.dir.join("data/pki/root.pem").display(),
+    );
+    let server = start_config(&dir, "circuit", &config);
+    let key = demo.dir.join("data/pki/subscriber.key.pem");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let local = socket.local_addr().unwrap();
+    // Distinct URLs, so that the negative cache does not answer for the
+    // origin; the circuit does.
+    for call in 0..3 {
+        let identity = sign(
+            &server,
+            &key,
+            &format!("https://127.0.0.1:{closed}/sti/{call}.pem"),
+            "12025550100",
+            "12025550101",
+            now(),
+        );
+        let invite = format!(
+            "INVITE sip:+12025550101@127.0.0.1;user=phone SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bKcircuit{call}\r\n\
+             From: <sip:+12025550100@127.0.0.1;user=phone>;tag=c{call}\r\n\
+             To: <sip:+12025550101@127.0.0.1;user=phone>\r\n\
+             Call-ID: circuit{call}@127.0.0.1\r\n\
+             CSeq: 1 INVITE\r\n\
+             Identity: {identity}\r\n\
+             Max-Forwards: 70\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        socket.send_to(invite.as_bytes(), server.sip_udp).unwrap();
+        let mut buffer = [0u8; 8192];
+        let (length, _) = socket.recv_from(&mut buffer).unwrap();
+        let response = String::from_utf8_lossy(&buffer[..length]).into_owned();
+        // RFC 8224 section 6.2.2: a credential that cannot be obtained.
+        assert!(response.starts_with("SIP/2.0 436"), "{response}");
+    }
+    let origin = format!("origin=\"127.0.0.1:{closed}\"");
+    let read = |name: &str| metric(&server, &format!("{name} "));
+    assert_eq!(read("stird_x5u_fetches_total{outcome=\"connect\"}"), 2);
+    assert_eq!(
+        read("stird_x5u_fetch_duration_seconds_count{result=\"failed\"}"),
+        2
+    );
+    assert_eq!(read(&format!("stird_x5u_circuit_state{{{origin}}}")), 1);
+    assert_eq!(read(&format!("stird_x5u_circuit_failures{{{origin}}}")), 2);
+    assert_eq!(read("stird_x5u_circuits_open"), 1);
+    assert_eq!(
+        read("stird_verify_failed_checks_total{check=\"certificate\"}"),
+        3
+    );
+    assert_eq!(
+        read("stird_calls_rejected_total{listener=\"circuit\",code=\"436\"}"),
+        3
+    );
 }
