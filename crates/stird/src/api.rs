@@ -461,7 +461,8 @@ fn not_configured(service: &str) -> Response {
 }
 
 /// Builds the `verificationResponse`: the verstat, the attestation and origid
-/// of a verified PASSporT, and the SIP code and reason phrase of a failure.
+/// of a verified PASSporT, and for a failure its SIP code and reason phrase,
+/// the check that failed and a description naming the offending value.
 fn verification_response(verdict: &Verdict) -> serde_json::Value {
     let mut response = serde_json::Map::new();
     response.insert("verstat".to_owned(), verdict.verstat.as_str().into());
@@ -476,6 +477,9 @@ fn verification_response(verdict: &Verdict) -> serde_json::Value {
     if let Some(failure) = &verdict.failure {
         response.insert("reasonCode".to_owned(), failure.response.code.into());
         response.insert("reasonText".to_owned(), failure.response.reason.into());
+        // Several causes share a SIP code; the check and the detail tell them apart.
+        response.insert("failedCheck".to_owned(), failure.check.name().into());
+        response.insert("reasonDetail".to_owned(), failure.reason.clone().into());
     }
     serde_json::json!({ "verificationResponse": response })
 }

@@ -322,8 +322,16 @@ fn verification_failures_report_sip_codes() {
     // A PASSporT whose ppt this verifier does not check: skipped.
     let div = good.replace("ppt=shaken", "ppt=div");
 
-    // Name, Identity, from, to, time, and the expected reasonCode and reasonText.
-    type Case<'a> = (&'a str, &'a str, &'a str, &'a str, i64, (u16, &'a str));
+    // Name, Identity, from, to, time, and the expected reasonCode, reasonText
+    // and failedCheck.
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a str,
+        i64,
+        (u16, &'a str, &'a str),
+    );
     let cases: [Case; 6] = [
         (
             "tampered",
@@ -331,16 +339,23 @@ fn verification_failures_report_sip_codes() {
             orig,
             dest,
             now(),
-            (438, "Invalid Identity Header"),
+            (438, "Invalid Identity Header", "signature"),
         ),
-        ("stale", &stale, orig, dest, now(), (403, "Stale Date")),
+        (
+            "stale",
+            &stale,
+            orig,
+            dest,
+            now(),
+            (403, "Stale Date", "freshness"),
+        ),
         (
             "future time",
             &good,
             orig,
             dest,
             now() + 3600,
-            (403, "Stale Date"),
+            (403, "Stale Date", "freshness"),
         ),
         (
             "other called number",
@@ -348,7 +363,7 @@ fn verification_failures_report_sip_codes() {
             orig,
             "12025550199",
             now(),
-            (438, "Invalid Identity Header"),
+            (438, "Invalid Identity Header", "numbers"),
         ),
         (
             "unreachable x5u",
@@ -356,7 +371,7 @@ fn verification_failures_report_sip_codes() {
             orig,
             dest,
             now(),
-            (436, "Bad Identity Info"),
+            (436, "Bad Identity Info", "certificate"),
         ),
         (
             "other calling number",
@@ -364,10 +379,10 @@ fn verification_failures_report_sip_codes() {
             "12025550111",
             dest,
             now(),
-            (438, "Invalid Identity Header"),
+            (438, "Invalid Identity Header", "numbers"),
         ),
     ];
-    for (name, identity, from, to, time, (code, text)) in cases {
+    for (name, identity, from, to, time, (code, text, check)) in cases {
         let response = api_verify(&server, from, to, identity, time);
         assert_eq!(
             response["verstat"], "TN-Validation-Failed",
@@ -375,11 +390,19 @@ fn verification_failures_report_sip_codes() {
         );
         assert_eq!(response["reasonCode"], code, "{name}: {response}");
         assert_eq!(response["reasonText"], text, "{name}: {response}");
+        assert_eq!(response["failedCheck"], check, "{name}: {response}");
+        assert!(
+            response["reasonDetail"]
+                .as_str()
+                .is_some_and(|detail| !detail.is_empty()),
+            "{name}: {response}"
+        );
         assert!(response.get("attest").is_none(), "{name}: {response}");
     }
     let response = api_verify(&server, orig, dest, &div, now());
     assert_eq!(response["verstat"], "No-TN-Validation", "{response}");
     assert!(response.get("reasonCode").is_none(), "{response}");
+    assert!(response.get("failedCheck").is_none(), "{response}");
 
     // Two called numbers: both must be covered.
     let reply = post(
