@@ -37,6 +37,8 @@ set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo_root"
+# shellcheck source=scripts/bench-common.sh
+source "$repo_root/scripts/bench-common.sh"
 
 rates=${RATES:-500 1000 2000 3000 4000 6000 8000 12000 16000 24000 32000}
 step_seconds=${STEP_SECONDS:-10}
@@ -51,50 +53,14 @@ scenarios=(sign verify options)
 sipp_timeout=$((3 * step_seconds > 60 ? 3 * step_seconds : 60))
 kill_after=$((sipp_timeout + 30))
 
-log() { printf '==> %s\n' "$*" >&2; }
-
 command -v sipp >/dev/null || { echo "sipp not found; install it (Debian package sip-tester)" >&2; exit 1; }
 case $transport in
     u1 | t1) ;;
     *) echo "invalid TRANSPORT '$transport'; expected u1 or t1" >&2; exit 1 ;;
 esac
 
-log "building stird (release) and the passport benchmarks"
-cargo build --release -p stird >&2
-cargo bench -p passport --bench jws --no-run >&2
-stird=$repo_root/target/release/stird
-
-work=$(mktemp -d)
-stird_pid=
-cleanup() {
-    if [[ -n $stird_pid ]] && kill -0 "$stird_pid" 2>/dev/null; then
-        kill "$stird_pid"
-        wait "$stird_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Start the demo on free ports and wait, at most 60 s, for its readiness line:
-# stird ready: repository URL, sip udp ADDR, sip tcp ADDR, http ADDR
-log "starting stird serve in $work"
-"$stird" serve --data-dir "$work/data" --sip 127.0.0.1:0 --http 127.0.0.1:0 \
-    --repository 127.0.0.1:0 >"$work/stird.out" 2>"$work/stird.err" &
-stird_pid=$!
-ready=
-for _ in $(seq 600); do
-    ready=$(grep -m1 '^stird ready: ' "$work/stird.out" || true)
-    [[ -n $ready ]] && break
-    kill -0 "$stird_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [[ -z $ready ]]; then
-    echo "stird printed no readiness line within 60 s; its log:" >&2
-    cat "$work/stird.err" >&2
-    exit 1
-fi
+build_stird
+start_demo
 repository=$(sed -n 's/.*repository \([^,]*\).*/\1/p' <<<"$ready")
 if [[ $transport == u1 ]]; then
     target=$(sed -n 's/.*sip udp \([^,]*\).*/\1/p' <<<"$ready")
@@ -107,9 +73,6 @@ clock_ticks=$(getconf CLK_TCK)
 # The local address of stird's UDP socket as /proc/net/udp writes it.
 udp_address=$(printf '0100007F:%04X' "${target##*:}")
 
-# utime + stime of stird in clock ticks. Fields are counted after the ")" that
-# ends the command name, where utime and stime are the 12th and 13th.
-stird_ticks() { sed 's/.*) //' "/proc/$stird_pid/stat" | awk '{ print $12 + $13 }'; }
 stird_rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$stird_pid/status"; }
 # Datagrams the kernel dropped because stird's UDP receive buffer was full.
 stird_udp_drops() {
@@ -123,9 +86,6 @@ udp_receive_buffer_drops() {
          $1 == "Udp:" { print $column }' /proc/net/snmp
 }
 stird_warnings() { grep -c -E ' (WARN|ERROR) ' "$work/stird.err" || true; }
-
-# Writes an integer with comma thousands separators, whatever the locale.
-thousands() { sed ':a; s/\B[0-9]\{3\}\>/,&/; ta' <<<"$1"; }
 
 sign_identity() {
     "$stird" sign --key "$work/data/pki/subscriber.key.pem" --x5u "$repository" \
@@ -319,34 +279,7 @@ done
 rss_after_cpu=$(stird_rss_kib)
 
 # 2. Bare aws-lc-rs ECDSA P-256 sign and verify, in this run.
-log "cargo bench -p passport --bench jws -- --noplot 'bare aws-lc-rs'"
-cargo bench -p passport --bench jws -- --noplot 'bare aws-lc-rs' >"$work/bench.log" 2>&1
-# Criterion prints the benchmark id, then "time: [low estimate high]" on the
-# same or the next line; the middle value is taken, converted to µs.
-bare_us() {
-    awk -v group="$1" '
-        index($0, group "/bare aws-lc-rs") == 1 { found = 1 }
-        found && /time:/ {
-            text = $0
-            sub(/.*\[/, "", text)
-            split(text, field, " ")
-            value = field[3]
-            unit = field[4]
-            if (unit == "ns") value /= 1000
-            else if (unit == "ms") value *= 1000
-            else if (unit == "s") value *= 1000000
-            printf "%.2f", value
-            exit
-        }' "$work/bench.log"
-}
-bare_sign=$(bare_us sign)
-bare_verify=$(bare_us verify)
-if [[ -z $bare_sign || -z $bare_verify ]]; then
-    echo "no bare aws-lc-rs times in the cargo bench output:" >&2
-    cat "$work/bench.log" >&2
-    exit 1
-fi
-log "bare sign $bare_sign µs, bare verify $bare_verify µs"
+run_bare_bench
 
 # 3. Maximum sustained rate per scenario.
 declare -A max_rate max_rate_us stop_reason clean_rate retransmission_stop
@@ -387,7 +320,6 @@ for name in "${scenarios[@]}"; do
 done
 rss_end=$(stird_rss_kib)
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 # The max rate cells of scenario $1: the rate, stird's CPU per call there and,
 # given the bare operation's time $2, the ratio to it.
