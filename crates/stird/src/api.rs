@@ -184,6 +184,9 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// Request headers copied onto the response unchanged, in lowercase.
+const REQUEST_ID_HEADERS: [&str; 2] = ["x-requestid", "x-instanceid"];
+
 /// Returns the `'static` path of the endpoint whose pattern is `path`.
 fn route_name(path: &str) -> Option<&'static str> {
     static ROUTES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
@@ -199,8 +202,8 @@ fn route_name(path: &str) -> Option<&'static str> {
         .copied()
 }
 
-/// Counts each request in `stird_http_requests_total` by route, method and
-/// status, and times it in `stird_http_request_duration_seconds` by route.
+/// Copies the request id headers onto the response. Counts each request in
+/// `stird_http_requests_total` by route, method and status, and times it in `stird_http_request_duration_seconds` by route.
 /// The route is the endpoint's path pattern, or `unmatched`, so a scan of
 /// random paths adds no series.
 async fn observe(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -216,8 +219,21 @@ async fn observe(request: axum::extract::Request, next: axum::middleware::Next) 
         Method::HEAD => "HEAD",
         _ => "other",
     };
+    // Request ids some SBCs send (X-RequestID, X-InstanceID) come back on the
+    // response, so that the caller can match it to its request.
+    let ids: Vec<(header::HeaderName, HeaderValue)> = REQUEST_ID_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = request.headers().get(*name)?;
+            Some((header::HeaderName::from_static(name), value.clone()))
+        })
+        .collect();
+
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    for (name, value) in ids {
+        response.headers_mut().insert(name, value);
+    }
     metrics::counter!(
         "stird_http_requests_total",
         "route" => route,
@@ -477,7 +493,7 @@ fn verification_response(verdict: &Verdict) -> serde_json::Value {
     if let Some(failure) = &verdict.failure {
         response.insert("reasonCode".to_owned(), failure.response.code.into());
         response.insert("reasonText".to_owned(), failure.response.reason.into());
-        // Several causes share a SIP code; the check and the detail tell them apart.
+        // Several causes share a SIP code, so the check and the detail tell them apart.
         response.insert("failedCheck".to_owned(), failure.check.name().into());
         response.insert("reasonDetail".to_owned(), failure.reason.clone().into());
     }
@@ -587,8 +603,18 @@ fn printable(text: &str) -> String {
 
 /// Reads a request body of at most [`MAX_BODY_BYTES`] within [`BODY_TIMEOUT`].
 /// A declared media type other than JSON gets 415; a request without one is
-/// read as JSON, as some SBCs send none.
+/// read as JSON, as some SBCs send none. An Accept header that admits no JSON
+/// response gets 406.
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    if let Some(value) = headers.get(header::ACCEPT)
+        && !accepts_json(value)
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            Some("Accept"),
+            "must admit application/json",
+        ));
+    }
     if let Some(value) = headers.get(header::CONTENT_TYPE)
         && !is_json(value)
     {
@@ -653,6 +679,31 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
 
 /// Reports whether a Content-Type names JSON: `application/json` or a
 /// `+json` type, with any parameters.
+/// Returns whether an Accept header admits `application/json`: a media range
+/// of `*/*`, `application/*` or `application/json` whose `q` is not 0. A
+/// header that is not visible ASCII admits it, so the request gets its answer.
+fn accepts_json(value: &HeaderValue) -> bool {
+    let Ok(value) = value.to_str() else {
+        return true;
+    };
+    value.split(',').any(|range| {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let excluded = parts.any(|parameter| {
+            let parameter = parameter.trim().to_ascii_lowercase();
+            parameter
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        !excluded
+            && matches!(
+                media.as_str(),
+                "*/*" | "application/*" | "application/json" | ""
+            )
+    })
+}
+
 fn is_json(value: &HeaderValue) -> bool {
     let Ok(value) = value.to_str() else {
         return false;

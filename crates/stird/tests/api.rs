@@ -638,6 +638,39 @@ fn invalid_fields_get_400() {
     assert_eq!(reply.status, 415);
     assert_eq!(reply.json()["error"]["field"], "Content-Type");
 
+    // An Accept header that admits no JSON response: 406. Ranges that admit
+    // it, and a request id that comes back on the response.
+    for accept in [
+        "text/plain",
+        "application/xml, text/*",
+        "application/json;q=0",
+    ] {
+        let reply = send(
+            server.http,
+            "POST",
+            "/stir/v1/signing",
+            &[("content-type", "application/json"), ("accept", accept)],
+            signing(json!({"orig": orig, "dest": dest})).to_string(),
+        );
+        assert_eq!(reply.status, 406, "{accept}");
+        assert_eq!(reply.json()["error"]["field"], "Accept", "{accept}");
+    }
+    for accept in ["application/json", "*/*", "text/plain, application/*;q=0.5"] {
+        let reply = send(
+            server.http,
+            "POST",
+            "/stir/v1/signing",
+            &[
+                ("content-type", "application/json"),
+                ("accept", accept),
+                ("x-requestid", "req-42"),
+            ],
+            signing(json!({"orig": orig, "dest": dest})).to_string(),
+        );
+        assert_eq!(reply.status, 200, "{accept}");
+        assert_eq!(reply.headers["x-requestid"], "req-42", "{accept}");
+    }
+
     // Each rejection is logged with the field, the value and the rule, at
     // most ten lines a second: the next second's first line is written.
     std::thread::sleep(Duration::from_millis(1100));
