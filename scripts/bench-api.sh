@@ -32,6 +32,10 @@ source "$repo_root/scripts/bench-common.sh"
 
 duration=${DURATION:-10}
 connections=${CONNECTIONS:-1 8 64}
+if [[ -z ${connections// /} ]]; then
+    echo "CONNECTIONS is empty; give at least one connection count" >&2
+    exit 1
+fi
 sip_calls=${SIP_CALLS:-5000}
 sip_rate=${SIP_RATE:-1000}
 
@@ -80,10 +84,16 @@ run_wrk() {
     fi
     local before output result
     before=$(stird_ticks)
-    output=$(WRK_BODY="$work/$name.json" WRK_EXPECT=$expect \
+    if ! output=$(WRK_BODY="$work/$name.json" WRK_EXPECT=$expect \
         timeout $((duration + 30)) wrk -t1 -c"$conns" -d"${duration}s" \
-        -s "$repo_root/scripts/wrk/stir-api.lua" "http://$http$path")
-    local ticks=$(($(stird_ticks) - before))
+        -s "$repo_root/scripts/wrk/stir-api.lua" "http://$http$path" 2>&1); then
+        echo "wrk failed for $name over $conns connections:" >&2
+        echo "$output" >&2
+        exit 1
+    fi
+    local after ticks
+    after=$(stird_ticks)
+    ticks=$((after - before))
     result=$(grep '^RESULT ' <<<"$output" || true)
     if [[ -z $result ]]; then
         echo "wrk wrote no RESULT line for $name over $conns connections:" >&2
@@ -113,7 +123,9 @@ run_sipp() {
         -i 127.0.0.1 -t u1 -nostdin -r "$sip_rate" -m "$sip_calls" -l "$sip_rate" \
         -timeout 60s -timeout_error -trace_stat -stf "$stat" -fd 1 \
         "$sip" >"$work/$name-sipp.log" 2>&1) || true
-    local ticks=$(($(stird_ticks) - before))
+    local after ticks
+    after=$(stird_ticks)
+    ticks=$((after - before))
     sip_us=$(per_unit_us "$ticks" "$sip_calls")
     sip_failed=$(awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "FailedCall(C)") c = i; next }
         { v = $c } END { print v + 0 }' "$stat" 2>/dev/null || echo "$sip_calls")

@@ -67,7 +67,6 @@ if [[ $transport == u1 ]]; then
 else
     target=$(sed -n 's/.*sip tcp \([^,]*\).*/\1/p' <<<"$ready")
 fi
-log "$ready"
 
 clock_ticks=$(getconf CLK_TCK)
 # The local address of stird's UDP socket as /proc/net/udp writes it.

@@ -21,5 +21,5 @@ pub use auth::{AuthService, SignError, SignRequest, Signed, random_uuid};
 pub use verdict::{SipResponse, Verstat, response_for};
 pub use verify::{
     CertificateError, CertificateFuture, CertificateSource, Failure, MappedSource, SUPPORTED_PPT,
-    Verdict, VerifyPolicy, VerifyRequest, verify_request,
+    Verdict, VerifyPolicy, VerifyRequest, record_verdict, verify_request,
 };

@@ -184,19 +184,14 @@ pub struct VerifyPolicy {
     pub require_identity: bool,
 }
 
-/// Verifies every Identity header of `request` and returns the best verdict.
-/// Only the certificate step waits, and only on a certificate cache miss.
+/// Counts the verdict of one call in the `metrics` facade, which records
+/// nothing until a recorder is installed. A failed verdict increments
+/// `stird_verify_failed_checks_total` for the check that failed, and each
+/// deviation the lenient profile accepted increments `stird_verify_lenient_total`.
 ///
-/// Each failed verdict increments `stird_verify_failed_checks_total` for the
-/// check that failed. Each deviation the lenient profile accepted increments
-/// `stird_verify_lenient_total`. Both go through the `metrics` facade, which
-/// records nothing until a recorder is installed.
-pub async fn verify_request(
-    request: &VerifyRequest,
-    certificates: &dyn CertificateSource,
-    policy: &VerifyPolicy,
-) -> Verdict {
-    let verdict = verify_headers(request, certificates, policy).await;
+/// A caller that runs several verifications for one call, such as one per
+/// called number, records only the verdict it reports.
+pub fn record_verdict(verdict: &Verdict) {
     if let Some(failure) = &verdict.failure {
         metrics::counter!("stird_verify_failed_checks_total", "check" => failure.check.name())
             .increment(1);
@@ -204,10 +199,11 @@ pub async fn verify_request(
     for warning in &verdict.warnings {
         metrics::counter!("stird_verify_lenient_total", "deviation" => warning.name()).increment(1);
     }
-    verdict
 }
 
-async fn verify_headers(
+/// Verifies every Identity header of `request` and returns the best verdict.
+/// Only the certificate step waits, and only on a certificate cache miss.
+pub async fn verify_request(
     request: &VerifyRequest,
     certificates: &dyn CertificateSource,
     policy: &VerifyPolicy,

@@ -1011,6 +1011,7 @@ impl RedirectServer {
         policy.options.now = now;
         policy.require_identity = self.policy.require_identity;
         let verdict = verify_request(&verify_request_value, certificates.as_ref(), &policy).await;
+        service::record_verdict(&verdict);
         let mut response = self.verdict_response(request, orig, &verdict, &call_id);
         if verdict.verstat == Verstat::TnValidationPassed
             && self.replayed(&verify_request_value.identities, &call_id)

@@ -229,21 +229,45 @@ async fn observe(request: axum::extract::Request, next: axum::middleware::Next) 
         })
         .collect();
 
-    let started = std::time::Instant::now();
+    let mut observation = Observation {
+        route,
+        method,
+        started: std::time::Instant::now(),
+        status: None,
+    };
     let mut response = next.run(request).await;
     for (name, value) in ids {
         response.headers_mut().insert(name, value);
     }
-    metrics::counter!(
-        "stird_http_requests_total",
-        "route" => route,
-        "method" => method,
-        "status" => response.status().as_u16().to_string()
-    )
-    .increment(1);
-    metrics::histogram!("stird_http_request_duration_seconds", "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    observation.status = Some(response.status());
     response
+}
+
+/// One API request being timed. It records when dropped, so a request whose
+/// client disconnects before the response is counted with status `cancelled`.
+struct Observation {
+    route: &'static str,
+    method: &'static str,
+    started: std::time::Instant,
+    status: Option<StatusCode>,
+}
+
+impl Drop for Observation {
+    fn drop(&mut self) {
+        let status = match self.status {
+            Some(status) => status.as_u16().to_string(),
+            None => "cancelled".to_owned(),
+        };
+        metrics::counter!(
+            "stird_http_requests_total",
+            "route" => self.route,
+            "method" => self.method,
+            "status" => status
+        )
+        .increment(1);
+        metrics::histogram!("stird_http_request_duration_seconds", "route" => self.route)
+            .record(self.started.elapsed().as_secs_f64());
+    }
 }
 
 /// An error response: `{"error":{"field":...,"rule":...}}`.
@@ -452,6 +476,7 @@ async fn verify(State(state): State<Shared>, headers: HeaderMap, body: Body) -> 
         );
         return state.rejected(&Method::POST, PATH, error, None);
     };
+    service::record_verdict(&verdict);
     if let Some(failure) = &verdict.failure
         && let Some(suppressed) = state.log_limit.allow()
     {
@@ -606,8 +631,7 @@ fn printable(text: &str) -> String {
 /// read as JSON, as some SBCs send none. An Accept header that admits no JSON
 /// response gets 406.
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
-    if let Some(value) = headers.get(header::ACCEPT)
-        && !accepts_json(value)
+    if headers.contains_key(header::ACCEPT) && !accepts_json(headers.get_all(header::ACCEPT).iter())
     {
         return Err(ApiError::new(
             StatusCode::NOT_ACCEPTABLE,
@@ -677,33 +701,54 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     }
 }
 
-/// Reports whether a Content-Type names JSON: `application/json` or a
-/// `+json` type, with any parameters.
-/// Returns whether an Accept header admits `application/json`: a media range
-/// of `*/*`, `application/*` or `application/json` whose `q` is not 0. A
-/// header that is not visible ASCII admits it, so the request gets its answer.
-fn accepts_json(value: &HeaderValue) -> bool {
-    let Ok(value) = value.to_str() else {
-        return true;
-    };
-    value.split(',').any(|range| {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        let excluded = parts.any(|parameter| {
-            let parameter = parameter.trim().to_ascii_lowercase();
-            parameter
-                .strip_prefix("q=")
-                .and_then(|q| q.trim().parse::<f32>().ok())
-                .is_some_and(|q| q <= 0.0)
-        });
-        !excluded
-            && matches!(
-                media.as_str(),
-                "*/*" | "application/*" | "application/json" | ""
-            )
-    })
+/// Returns whether the Accept header lines admit `application/json`, by the
+/// rules of RFC 9110 section 12.5.1. The most specific matching range
+/// decides (`application/json`, then `application/*`, then `*/*`), and its
+/// `q` must be above 0. Empty list elements and ranges with an invalid `q`
+/// are ignored. A line that is not visible ASCII admits JSON, so the request
+/// gets its answer.
+fn accepts_json<'a>(lines: impl Iterator<Item = &'a HeaderValue>) -> bool {
+    // The specificity and the highest q among ranges of that specificity.
+    let mut best: Option<(u8, f32)> = None;
+    for line in lines {
+        let Ok(line) = line.to_str() else {
+            return true;
+        };
+        for range in line.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let specificity = match media.as_str() {
+                "application/json" => 3,
+                "application/*" => 2,
+                "*/*" => 1,
+                _ => continue,
+            };
+            let mut q = Some(1.0f32);
+            for parameter in parts {
+                let parameter = parameter.trim().to_ascii_lowercase();
+                if let Some(value) = parameter.strip_prefix("q=") {
+                    q = value
+                        .trim()
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|q| (0.0..=1.0).contains(q));
+                }
+            }
+            let Some(q) = q else {
+                continue;
+            };
+            best = match best {
+                Some((kept, kept_q)) if kept > specificity => Some((kept, kept_q)),
+                Some((kept, kept_q)) if kept == specificity => Some((kept, kept_q.max(q))),
+                _ => Some((specificity, q)),
+            };
+        }
+    }
+    best.is_some_and(|(_, q)| q > 0.0)
 }
 
+/// Reports whether a Content-Type names JSON: `application/json` or a
+/// `+json` type, with any parameters.
 fn is_json(value: &HeaderValue) -> bool {
     let Ok(value) = value.to_str() else {
         return false;
@@ -755,6 +800,38 @@ impl LogLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_header_cases() {
+        let admits = |lines: &[&str]| {
+            let values: Vec<HeaderValue> = lines
+                .iter()
+                .map(|line| HeaderValue::from_str(line).unwrap())
+                .collect();
+            accepts_json(values.iter())
+        };
+        for lines in [
+            &["application/json"][..],
+            &["*/*"],
+            &["Application/JSON; charset=utf-8"],
+            &["text/plain, application/*;q=0.5"],
+            &["text/html", "application/json"],
+            &["application/json;q=0.001, */*;q=0"],
+            &["application/json;q=nan, application/*"],
+        ] {
+            assert!(admits(lines), "{lines:?}");
+        }
+        for lines in [
+            &["text/plain"][..],
+            &["text/html,"],
+            &["application/json;q=0, */*"],
+            &["application/xml, text/*"],
+            &["application/json;q=2"],
+            &["*/*;q=0"],
+        ] {
+            assert!(!admits(lines), "{lines:?}");
+        }
+    }
 
     /// Returns the (method, path) pairs of the OpenAPI document.
     fn documented() -> Vec<(String, String)> {

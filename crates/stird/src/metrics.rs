@@ -7,15 +7,15 @@
 //!   messages by transport and request handling time, `service` failed checks
 //!   by check and lenient deviations, and `certstore` x5u fetches by outcome
 //!   with their duration. The API router records HTTP calls and their duration.
-//! - State read at each scrape: the signing credentials' days to expiry and
-//!   whether their x5u URLs serve their chains, the x5u cache's counters and
-//!   circuit breakers, and each SIP listener's calls signed, verified by
-//!   verstat and rejected by code, INVITEs shed and proxy forwarding.
+//! - State read at each scrape. For each signing credential: days to expiry,
+//!   and whether its x5u URL serves its chain. For the x5u cache: its counters
+//!   and circuit breakers. For each SIP listener: calls signed, verified by
+//!   verstat and rejected by code, INVITEs shed, and proxy forwarding.
 //!
 //! The recorder is installed before any listener starts, because a handle
 //! registered without a recorder records nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -46,7 +46,7 @@ const FETCH_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 const MAX_CIRCUITS_LISTED: usize = 100;
 
 /// Interval at which histogram samples are folded into their buckets, so the
-/// samples held between scrapes stay bounded when nobody scrapes.
+/// samples held stay bounded when /metrics is not scraped.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Time after which a gauge that was not set leaves the output. Each scrape
@@ -58,7 +58,7 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the Prometheus recorder as the process's `metrics` recorder, once,
 /// and returns its handle. When another recorder is installed already, the
-/// handle still renders the series read at scrapes.
+/// series go to that recorder and the handle renders none of them.
 pub fn install() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         // The builder rejects only an empty bucket list, and none is empty.
@@ -70,7 +70,7 @@ pub fn install() -> &'static PrometheusHandle {
             .build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
-            tracing::warn!("a metrics recorder was installed already; events are not counted");
+            tracing::warn!("a metrics recorder was installed already; /metrics stays empty");
         }
         describe();
         let upkeep = handle.clone();
@@ -355,6 +355,7 @@ fn read_cache(cache: &X5uCache) {
         .filter(|circuit| circuit.state == CircuitState::Open)
         .count();
     gauge!("stird_x5u_circuits_open").set(open as f64);
+    let mut listed = HashSet::new();
     for circuit in circuits.into_iter().take(MAX_CIRCUITS_LISTED) {
         let state = match circuit.state {
             CircuitState::Closed => 0.0,
@@ -362,9 +363,26 @@ fn read_cache(cache: &X5uCache) {
             CircuitState::HalfOpen => 2.0,
         };
         gauge!("stird_x5u_circuit_state", "origin" => circuit.origin.clone()).set(state);
-        gauge!("stird_x5u_circuit_failures", "origin" => circuit.origin)
+        gauge!("stird_x5u_circuit_failures", "origin" => circuit.origin.clone())
             .set(f64::from(circuit.failures));
+        listed.insert(circuit.origin);
     }
+    // An origin listed at the last scrape and not now has responded again, so
+    // its circuit is closed with no failures. Its series then age out with
+    // the gauge idle timeout.
+    static LISTED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut last = LISTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for origin in last
+        .iter()
+        .flatten()
+        .filter(|origin| !listed.contains(*origin))
+    {
+        gauge!("stird_x5u_circuit_state", "origin" => origin.clone()).set(0.0);
+        gauge!("stird_x5u_circuit_failures", "origin" => origin.clone()).set(0.0);
+    }
+    *last = Some(listed);
 }
 
 /// Reads each SIP listener's counters: INVITEs signed, verified and rejected,

@@ -797,8 +797,18 @@ async fn production(path: &Path, http: Option<&str>) -> Result<Plan, InputError>
     let (cache, fetch_tls) = build_cache(&settings, &trust)?;
 
     let mut listeners = Vec::new();
+    let mut names = std::collections::HashSet::new();
     for (index, table) in file.listener.iter().enumerate() {
         let policy = listener_policy(table, index)?;
+        // Logs and metrics label each listener by its name.
+        if !names.insert(policy.name.clone()) {
+            return Err(format!(
+                "listener {}: the name '{}' is used by an earlier listener; give each a distinct name",
+                index + 1,
+                policy.name
+            )
+            .into());
+        }
         if policy.role != Role::Verify && configs.is_empty() {
             return Err(format!(
                 "listener {} signs, but no [[credential]] is configured",
