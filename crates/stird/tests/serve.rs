@@ -1073,9 +1073,9 @@ fn metrics_count_exactly_the_calls_made() {
 
 /// An x5u origin that refuses connections: each fetch is counted by outcome
 /// and timed, the circuit opens after the configured number of failures, and
-/// later calls to that origin are answered without a fetch.
+/// later calls to that origin get 436 without a fetch.
 #[test]
-fn metrics_report_fetch_failures_and_open_circuits() {
+fn metrics_fetch_failures_open_circuit() {
     let demo = demo("circuit-peer");
     let dir = temp_dir("circuit");
     // A loopback port with nothing listening: connections are refused.
@@ -1090,14 +1090,10 @@ fn metrics_report_fetch_failures_and_open_circuits() {
         demo.dir.join("data/pki/root.pem").display(),
     );
     let server = start_config(&dir, "circuit", &config);
+
     let key = demo.dir.join("data/pki/subscriber.key.pem");
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let local = socket.local_addr().unwrap();
-    // Distinct URLs, so that the negative cache does not answer for the
-    // origin; the circuit does.
+    // Distinct URLs, so that the circuit rejects the third call rather than
+    // the negative cache.
     for call in 0..3 {
         let identity = sign(
             &server,
@@ -1107,21 +1103,7 @@ fn metrics_report_fetch_failures_and_open_circuits() {
             "12025550101",
             now(),
         );
-        let invite = format!(
-            "INVITE sip:+12025550101@127.0.0.1;user=phone SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {local};branch=z9hG4bKcircuit{call}\r\n\
-             From: <sip:+12025550100@127.0.0.1;user=phone>;tag=c{call}\r\n\
-             To: <sip:+12025550101@127.0.0.1;user=phone>\r\n\
-             Call-ID: circuit{call}@127.0.0.1\r\n\
-             CSeq: 1 INVITE\r\n\
-             Identity: {identity}\r\n\
-             Max-Forwards: 70\r\n\
-             Content-Length: 0\r\n\r\n"
-        );
-        socket.send_to(invite.as_bytes(), server.sip_udp).unwrap();
-        let mut buffer = [0u8; 8192];
-        let (length, _) = socket.recv_from(&mut buffer).unwrap();
-        let response = String::from_utf8_lossy(&buffer[..length]).into_owned();
+        let response = invite_with_identity(server.sip_udp, &format!("circuit{call}"), &identity);
         // RFC 8224 section 6.2.2: a credential that cannot be obtained.
         assert!(response.starts_with("SIP/2.0 436"), "{response}");
     }
@@ -1142,5 +1124,126 @@ fn metrics_report_fetch_failures_and_open_circuits() {
     assert_eq!(
         read("stird_calls_rejected_total{listener=\"circuit\",code=\"436\"}"),
         3
+    );
+}
+
+/// Sends one INVITE over UDP from a new socket, with `identity` and the Call-ID
+/// `{tag}@127.0.0.1`, and returns the response.
+fn invite_with_identity(target: SocketAddr, tag: &str, identity: &str) -> String {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let local = socket.local_addr().unwrap();
+    let invite = format!(
+        "INVITE sip:+12025550101@127.0.0.1;user=phone SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK{tag}\r\n\
+         From: <sip:+12025550100@127.0.0.1;user=phone>;tag={tag}\r\n\
+         To: <sip:+12025550101@127.0.0.1;user=phone>\r\n\
+         Call-ID: {tag}@127.0.0.1\r\n\
+         CSeq: 1 INVITE\r\n\
+         Identity: {identity}\r\n\
+         Max-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    socket.send_to(invite.as_bytes(), target).unwrap();
+    let mut buffer = [0u8; 8192];
+    let (length, _) = socket.recv_from(&mut buffer).unwrap();
+    String::from_utf8_lossy(&buffer[..length]).into_owned()
+}
+
+/// An origin whose circuit opened is reported half-open once the skip
+/// interval ends, and closed once a trial fetch gets a response.
+#[test]
+fn metrics_recovered_circuit_closes() {
+    let demo = demo("recovery-peer");
+    let dir = temp_dir("recovery");
+    let repository = demo.repository.clone().unwrap();
+    let upstream: SocketAddr = repository
+        .trim_start_matches("https://")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Nothing listens on this port until the origin recovers.
+    let port = free_port();
+    let config = format!(
+        "[[listener]]\nname = \"recovery\"\ntransport = \"udp\"\nbind = \"127.0.0.1:0\"\nrole = \"verify\"\n\n\
+         [[listener]]\ntransport = \"tcp\"\nbind = \"127.0.0.1:0\"\nrole = \"verify\"\n\n\
+         [trust]\nca_files = [\"{}\"]\n\n\
+         [x5u]\nallowed_ports = [{port}]\nallow_addresses = [\"127.0.0.1\"]\ntls_ca_file = \"{}\"\n\
+         circuit_failures = 1\ncircuit_base = 1\n\n\
+         [api]\nbind = \"127.0.0.1:0\"\n",
+        demo.dir.join("data/pki/root.pem").display(),
+        demo.dir.join("data/tls/tls-ca.pem").display(),
+    );
+    let server = start_config(&dir, "recovery", &config);
+    let key = demo.dir.join("data/pki/subscriber.key.pem");
+    let x5u = |path: &str| format!("https://127.0.0.1:{port}/sti/{path}");
+    let state = format!("stird_x5u_circuit_state{{origin=\"127.0.0.1:{port}\"}} ");
+
+    let identity = sign(
+        &server,
+        &key,
+        &x5u("down.pem"),
+        "12025550100",
+        "12025550101",
+        now(),
+    );
+    let response = invite_with_identity(server.sip_udp, "recovery1", &identity);
+    assert!(response.starts_with("SIP/2.0 436"), "{response}");
+    assert_eq!(metric(&server, &state), 1);
+    assert_eq!(metric(&server, "stird_x5u_circuits_open "), 1);
+
+    // The origin comes back: a forwarder on its port relays each connection
+    // to the demo's repository, whose TLS name is 127.0.0.1 on any port.
+    let forwarder = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        // Bounded: the test makes one fetch through it.
+        for client in forwarder.incoming().take(4) {
+            let Ok(client) = client else { continue };
+            let Ok(repository) = std::net::TcpStream::connect(upstream) else {
+                continue;
+            };
+            let (mut client_read, mut repository_write) =
+                (client.try_clone().unwrap(), repository.try_clone().unwrap());
+            let (mut repository_read, mut client_write) = (repository, client);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_read, &mut repository_write);
+                let _ = repository_write.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut repository_read, &mut client_write);
+                let _ = client_write.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        metric(&server, &state),
+        2,
+        "half-open after the 1 s interval"
+    );
+
+    let identity = sign(
+        &server,
+        &key,
+        &x5u("chain.pem"),
+        "12025550100",
+        "12025550101",
+        now(),
+    );
+    let response = invite_with_identity(server.sip_udp, "recovery2", &identity);
+    assert!(response.starts_with("SIP/2.0 302"), "{response}");
+    assert!(
+        response.contains("verstat=TN-Validation-Passed"),
+        "{response}"
+    );
+    assert_eq!(metric(&server, &state), 0);
+    assert_eq!(metric(&server, "stird_x5u_circuits_open "), 0);
+    assert_eq!(
+        metric(&server, "stird_x5u_fetches_total{outcome=\"ok\"} "),
+        1
     );
 }
