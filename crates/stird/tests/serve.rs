@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::{
     Server, demo, free_port, http_get, metric, now, scenario, scenario_variant, sign, sipp,
-    sipp_text, start, start_config, stird, temp_dir, uas, udp_invite, verify_scenario,
+    sipp_text, start, start_config, stird, temp_dir, uas, udp_invite, udp_invite_with,
+    verify_scenario,
 };
 
 #[test]
@@ -1103,7 +1104,7 @@ fn metrics_fetch_failures_open_circuit() {
             "12025550101",
             now(),
         );
-        let response = invite_with_identity(server.sip_udp, &format!("circuit{call}"), &identity);
+        let response = udp_invite_with(server.sip_udp, &format!("circuit{call}"), Some(&identity));
         // RFC 8224 section 6.2.2: a credential that cannot be obtained.
         assert!(response.starts_with("SIP/2.0 436"), "{response}");
     }
@@ -1125,31 +1126,6 @@ fn metrics_fetch_failures_open_circuit() {
         read("stird_calls_rejected_total{listener=\"circuit\",code=\"436\"}"),
         3
     );
-}
-
-/// Sends one INVITE over UDP from a new socket, with `identity` and the Call-ID
-/// `{tag}@127.0.0.1`, and returns the response.
-fn invite_with_identity(target: SocketAddr, tag: &str, identity: &str) -> String {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let local = socket.local_addr().unwrap();
-    let invite = format!(
-        "INVITE sip:+12025550101@127.0.0.1;user=phone SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {local};branch=z9hG4bK{tag}\r\n\
-         From: <sip:+12025550100@127.0.0.1;user=phone>;tag={tag}\r\n\
-         To: <sip:+12025550101@127.0.0.1;user=phone>\r\n\
-         Call-ID: {tag}@127.0.0.1\r\n\
-         CSeq: 1 INVITE\r\n\
-         Identity: {identity}\r\n\
-         Max-Forwards: 70\r\n\
-         Content-Length: 0\r\n\r\n"
-    );
-    socket.send_to(invite.as_bytes(), target).unwrap();
-    let mut buffer = [0u8; 8192];
-    let (length, _) = socket.recv_from(&mut buffer).unwrap();
-    String::from_utf8_lossy(&buffer[..length]).into_owned()
 }
 
 /// An origin whose circuit opened is reported half-open once the skip
@@ -1191,7 +1167,7 @@ fn metrics_recovered_circuit_closes() {
         "12025550101",
         now(),
     );
-    let response = invite_with_identity(server.sip_udp, "recovery1", &identity);
+    let response = udp_invite_with(server.sip_udp, "recovery1", Some(&identity));
     assert!(response.starts_with("SIP/2.0 436"), "{response}");
     assert_eq!(metric(&server, &state), 1);
     assert_eq!(metric(&server, "stird_x5u_circuits_open "), 1);
@@ -1234,7 +1210,7 @@ fn metrics_recovered_circuit_closes() {
         "12025550101",
         now(),
     );
-    let response = invite_with_identity(server.sip_udp, "recovery2", &identity);
+    let response = udp_invite_with(server.sip_udp, "recovery2", Some(&identity));
     assert!(response.starts_with("SIP/2.0 302"), "{response}");
     assert!(
         response.contains("verstat=TN-Validation-Passed"),

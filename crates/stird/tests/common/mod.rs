@@ -289,18 +289,29 @@ pub fn http_get(address: SocketAddr, path: &str) -> String {
 
 /// Sends one INVITE without Identity over UDP and returns the response.
 pub fn udp_invite(target: SocketAddr, branch: &str) -> String {
+    udp_invite_with(target, branch, None)
+}
+
+/// Sends one INVITE over UDP from a new socket, with an Identity header when
+/// `identity` is given, and returns the response. `tag` makes the branch
+/// and the Call-ID `{tag}@127.0.0.1`.
+pub fn udp_invite_with(target: SocketAddr, tag: &str, identity: Option<&str>) -> String {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let local = socket.local_addr().unwrap();
+    let identity = identity
+        .map(|value| format!("Identity: {value}\r\n"))
+        .unwrap_or_default();
     let invite = format!(
         "INVITE sip:+12025550101@127.0.0.1;user=phone SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {local};branch=z9hG4bK{branch}\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK{tag}\r\n\
          From: <sip:+12025550100@127.0.0.1;user=phone>;tag=r1\r\n\
          To: <sip:+12025550101@127.0.0.1;user=phone>\r\n\
-         Call-ID: {branch}@127.0.0.1\r\n\
+         Call-ID: {tag}@127.0.0.1\r\n\
          CSeq: 1 INVITE\r\n\
+         {identity}\
          Max-Forwards: 70\r\n\
          Content-Length: 0\r\n\r\n"
     );
