@@ -99,11 +99,13 @@ impl Reloader {
         }
     }
 
-    /// Returns the configuration file's modification time, `None` in the demo
-    /// or when the file cannot be read.
-    pub fn config_modified(&self) -> Option<std::time::SystemTime> {
+    /// Returns the configuration file's modification time and length, `None`
+    /// in the demo or when the file cannot be read.
+    pub fn config_modified(&self) -> Option<(std::time::SystemTime, u64)> {
         match &self.source {
-            Source::Config(path) => std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+            Source::Config(path) => std::fs::metadata(path)
+                .and_then(|m| Ok((m.modified()?, m.len())))
+                .ok(),
             Source::Demo(_) => None,
         }
     }

@@ -416,7 +416,12 @@ impl Signals {
 /// Waits for SIGINT or SIGTERM, reloading credentials and trust on SIGHUP and
 /// when the configuration file changes, and returns the name of the signal.
 async fn wait_and_reload(reloader: &Arc<Reloader>, signals: &mut Signals) -> &'static str {
-    let mut modified = reloader.config_modified();
+    // The stamp of the file last reloaded, and of the file seen at the last
+    // poll. A change is reloaded once the file is unchanged over one poll
+    // interval, so a file read while an editor or `cp` is still writing it
+    // is not taken for the new configuration.
+    let mut loaded = reloader.config_modified();
+    let mut seen = loaded;
     let mut poll = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
@@ -427,10 +432,11 @@ async fn wait_and_reload(reloader: &Arc<Reloader>, signals: &mut Signals) -> &'s
             }
             _ = poll.tick() => {
                 let now = reloader.config_modified();
-                if now != modified {
-                    modified = now;
+                if now != loaded && now == seen {
+                    loaded = now;
                     reload_blocking(reloader, "configuration file change").await;
                 }
+                seen = now;
             }
         }
     }

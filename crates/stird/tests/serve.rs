@@ -429,6 +429,50 @@ fn sighup_reloads_credentials() {
     );
 }
 
+/// A rewrite of the configuration file is reloaded without a signal, once the
+/// file has stopped changing. A half-written file that happens to parse, here
+/// one whose credential lost its `default` line, is never put in force.
+#[test]
+fn config_change_reloads_once_settled() {
+    let demo = demo("watch-peer");
+    let dir = temp_dir("watch");
+    let pki = demo.dir.join("data/pki");
+    let config = |x5u: &str| {
+        format!(
+            "[[listener]]\ntransport = \"udp\"\nbind = \"127.0.0.1:0\"\nrole = \"sign\"\n\n\
+             [[listener]]\ntransport = \"tcp\"\nbind = \"127.0.0.1:0\"\nrole = \"sign\"\n\n\
+             [api]\nbind = \"127.0.0.1:0\"\n\n\
+             [[credential]]\nname = \"demo\"\nkey = \"{}\"\nchain = \"{}\"\nx5u = \"{x5u}\"\ndefault = true\n",
+            pki.join("subscriber.key.pem").display(),
+            pki.join("chain.pem").display(),
+        )
+    };
+    let path = dir.join("stird.toml");
+    std::fs::write(&path, config("https://cr.example.com/first.pem")).unwrap();
+    let server = start(&dir, &["--config", path.to_str().unwrap()]);
+
+    let complete = config("https://cr.example.com/second.pem");
+    let partial = complete.trim_end().trim_end_matches("default = true");
+    std::fs::write(&path, partial).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&path, &complete).unwrap();
+
+    // Every call is signed throughout; the new x5u is in force within two
+    // poll intervals and a margin.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut attempt = 0;
+    loop {
+        let response = udp_invite(server.sip_udp, &format!("watch{attempt}"));
+        assert!(response.contains("\r\nIdentity: "), "{response}");
+        if response.contains("info=<https://cr.example.com/second.pem>") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not reloaded: {response}");
+        attempt += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Certificates exchanged out of band: a verifying listener whose `[x5u.files]`
 /// map names the chain of an x5u that is never fetched.
 #[test]
