@@ -83,6 +83,7 @@ run_wrk() {
         write_verify_body
     fi
     local before output result
+
     before=$(stird_ticks)
     if ! output=$(WRK_BODY="$work/$name.json" WRK_EXPECT=$expect \
         timeout $((duration + 30)) wrk -t1 -c"$conns" -d"${duration}s" \

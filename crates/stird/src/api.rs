@@ -706,7 +706,7 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
 /// decides (`application/json`, then `application/*`, then `*/*`), and its
 /// `q` must be above 0. Empty list elements and ranges with an invalid `q`
 /// are ignored. A line that is not visible ASCII admits JSON, so the request
-/// gets its answer.
+/// is still processed.
 fn accepts_json<'a>(lines: impl Iterator<Item = &'a HeaderValue>) -> bool {
     // The specificity and the highest q among ranges of that specificity.
     let mut best: Option<(u8, f32)> = None;

@@ -349,12 +349,14 @@ fn read_cache(cache: &X5uCache) {
         counter!(format!("stird_x5u_cache_{name}_total")).absolute(read(stats));
     }
     gauge!("stird_x5u_cache_entries").set(cache.len() as f64);
+
     let circuits = cache.circuits(usize::MAX);
     let open = circuits
         .iter()
         .filter(|circuit| circuit.state == CircuitState::Open)
         .count();
     gauge!("stird_x5u_circuits_open").set(open as f64);
+
     let mut listed = HashSet::new();
     for circuit in circuits.into_iter().take(MAX_CIRCUITS_LISTED) {
         let state = match circuit.state {

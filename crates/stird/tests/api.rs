@@ -779,6 +779,18 @@ fn configure(dir: &Path, peer: &Server, api: &str) -> std::path::PathBuf {
     path
 }
 
+/// Runs `POST /admin/reload`, asserts 200 and returns the `reload` report.
+fn reload_ok(server: &Server) -> Value {
+    let reply = send(server.http, "POST", "/admin/reload", &[], "");
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()["reload"].clone()
+}
+
 /// The administration endpoints, which require the token when one is set.
 const ADMIN_ENDPOINTS: [(&str, &str); 4] = [
     ("POST", "/admin/reload"),
@@ -1056,14 +1068,7 @@ fn admin_reload_applies_new_x5u() {
     let new_x5u = old_x5u.replace("/sti/chain.pem", "/sti/renewed.pem");
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, text.replace(&old_x5u, &new_x5u)).unwrap();
-    let reply = send(server.http, "POST", "/admin/reload", &[], "");
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let report = reply.json()["reload"].clone();
+    let report = reload_ok(&server);
     assert_eq!(report["credentials"]["status"], "reloaded", "{report}");
     assert_eq!(report["credentials"]["credentials"], 1, "{report}");
     assert_eq!(report["trust"]["status"], "reloaded", "{report}");
@@ -1306,14 +1311,7 @@ fn reload_under_load_fails_no_call() {
         std::thread::sleep(Duration::from_millis(500));
         let side = if reloads % 2 == 0 { "b" } else { "a" };
         std::fs::write(&config, variant(side)).unwrap();
-        let reply = send(server.http, "POST", "/admin/reload", &[], "");
-        assert_eq!(
-            reply.status,
-            200,
-            "{}",
-            String::from_utf8_lossy(&reply.body)
-        );
-        let report = reply.json()["reload"].clone();
+        let report = reload_ok(&server);
         assert_eq!(report["credentials"]["status"], "reloaded", "{report}");
         let anchors = if side == "a" { 1 } else { 2 };
         assert_eq!(report["trust"]["anchors"], anchors, "{report}");
